@@ -1,0 +1,44 @@
+# Vigie: `make demo` runs the platform on http://127.0.0.1:8000; `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_INSURED ?= 100000
+DEMO_PROFESSIONALS ?= 2000
+export VIGIE_KEYS ?= var/keys.json
+export VIGIE_DATABASE_URL ?= sqlite:///var/vigie.db
+
+.PHONY: demo test lint types unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/vigie keys init
+	@if [ ! -f var/.seeded ]; then \
+		$(BIN)/vigie seed --insured $(DEMO_INSURED) --professionals $(DEMO_PROFESSIONALS) --out var/seed && touch var/.seeded; \
+	fi
+	$(BIN)/vigie demo-request
+	$(BIN)/vigie serve --host 127.0.0.1 --port 8000
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -n 2 --dist loadfile -q
+
+test: lint types unit
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""HTTP API: thin translation of JSON and FHIR requests into service calls."""

@@ -1,0 +1,136 @@
+"""The ASGI application: routes, error handling, request ids and a body size limit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vigie import __version__
+from vigie.api import errors
+from vigie.api.deps import authenticate
+from vigie.api.eligibility_routes import router as eligibility_router
+from vigie.api.fhir_routes import router as fhir_router
+from vigie.eligibility.service import PlanCache
+from vigie.identity.tokens import TokenCache
+from vigie.runtime import Runtime
+
+MAX_BODY = 64 * 1024
+
+
+class Envelope:
+    """Adds X-Request-Id to every response and refuses bodies over MAX_BODY bytes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            await _reject(send, request_id, 413 if length.isdigit() else 400)
+            return
+        if length is None and b"transfer-encoding" in headers:
+            # A chunked body is read up front so its size is known before any route runs.
+            body = await _read_limited(receive)
+            if body is None:
+                await _reject(send, request_id, 413)
+                return
+            receive = _replay(body)
+
+        async def tagged_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                tag = (b"x-request-id", request_id.encode())
+                message["headers"] = [*message.get("headers", []), tag]
+            await send(message)
+
+        await self.app(scope, receive, tagged_send)
+
+
+async def _read_limited(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _reject(send: Send, request_id: str, status: int) -> None:
+    body = errors.error_body(status)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="Vigie",
+        version=__version__,
+        description="Tiers payant : droits, éligibilité et calcul de la part complémentaire.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.plans = PlanCache()
+    app.state.tokens = TokenCache(runtime.settings.token_cache_seconds)
+    errors.install(app)
+    app.include_router(eligibility_router)
+    app.include_router(fhir_router)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(authenticate)])
+    def openapi() -> JSONResponse:
+        return JSONResponse(_schema(app))
+
+    app.add_middleware(Envelope)
+    return app
+
+
+def _schema(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        app.openapi_schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+    return app.openapi_schema

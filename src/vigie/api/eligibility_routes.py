@@ -1,0 +1,41 @@
+"""JSON eligibility routes: translate HTTP to the eligibility flows and back."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from starlette.responses import Response
+
+from vigie.api.deps import CurrentProfessional, CurrentRuntime, Plans
+from vigie.api.errors import json_error
+from vigie.eligibility import flows
+from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
+
+router = APIRouter(prefix="/v1", tags=["eligibility"])
+
+AgreementNumber = Annotated[str, Path(pattern=r"^A\d{6}-[0-9A-Z]{12}$", max_length=20)]
+
+
+@router.post("/eligibility", response_model=EligibilityAnswer)
+def eligibility(
+    body: EligibilityRequest, caller: CurrentProfessional, runtime: CurrentRuntime, plans: Plans
+) -> Response:
+    """Is this patient covered on this date, and how does each billed line split?"""
+    answer = flows.check_eligibility(runtime, plans, caller, body)
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+@router.delete("/agreements/{agreement}")
+def cancel_agreement(
+    agreement: AgreementNumber, caller: CurrentProfessional, runtime: CurrentRuntime
+) -> Response:
+    """Cancel one of the caller's agreements; what it consumed is given back."""
+    outcome = flows.cancel(runtime, caller, agreement)
+    if outcome == "not_found":
+        return json_error(404, "accord introuvable")
+    if outcome == "already_cancelled":
+        return json_error(409, "accord déjà annulé")
+    return Response(
+        f'{{"agreement":"{agreement}","cancelled":true}}', media_type="application/json"
+    )

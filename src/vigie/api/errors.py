@@ -1,0 +1,90 @@
+"""Error bodies: a stable code, a French message, and never a value the caller sent.
+
+Invariant: no error response quotes request input (it may hold a NIR); unexpected failures
+answer a generic 500 without details.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from vigie.api.fhir_mapping import dumps as fhir_json
+from vigie.api.fhir_mapping import operation_outcome
+
+log = logging.getLogger("vigie.api")
+
+MESSAGES = {
+    400: "requête mal formée",
+    401: "authentification requise",
+    403: "accès refusé",
+    404: "ressource introuvable",
+    405: "méthode non autorisée",
+    409: "conflit",
+    413: "requête trop volumineuse",
+    415: "type de contenu non pris en charge",
+    422: "requête invalide",
+}
+
+
+def error_body(status: int, message: str | None = None, details: list[Any] | None = None) -> bytes:
+    body: dict[str, Any] = {"error": status, "message": message or MESSAGES.get(status, "erreur")}
+    if details:
+        body["details"] = details
+    return orjson.dumps(body)
+
+
+def json_error(
+    status: int,
+    message: str | None = None,
+    details: list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return Response(error_body(status, message, details), status, headers, "application/json")
+
+
+def fhir_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    code = {401: "login", 403: "forbidden", 404: "not-found"}.get(status, "invalid")
+    body = fhir_json(operation_outcome(message, code=code))
+    return Response(body, status, headers, "application/fhir+json")
+
+
+def validation_details(errors: Any) -> list[dict[str, Any]]:
+    """Where and why, from pydantic errors, dropping ``input`` and ``ctx`` (they echo values)."""
+    details = []
+    for error in errors:
+        loc = [p for p in error.get("loc", ()) if p != "body"]
+        message = str(error.get("msg", "valeur invalide")).removeprefix("Value error, ")
+        details.append({"loc": loc, "msg": message, "type": error.get("type", "")})
+    return details
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return json_error(400, "corps JSON mal formé")
+        return json_error(422, None, validation_details(errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) and exc.status_code < 500 else None
+        headers = getattr(exc, "headers", None)
+        if request.url.path.startswith("/fhir/"):
+            return fhir_error(
+                exc.status_code, message or MESSAGES.get(exc.status_code, "erreur"), headers
+            )
+        return json_error(exc.status_code, message, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        # The type only: an exception's text may quote personal data.
+        log.error("unexpected error: %s", exc.__class__.__name__)
+        return json_error(500, "erreur interne")

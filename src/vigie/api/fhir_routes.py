@@ -1,0 +1,63 @@
+"""FHIR R4 eligibility routes: CoverageEligibilityRequest in, CoverageEligibilityResponse out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from vigie.api.deps import CurrentProfessional, CurrentRuntime, Plans
+from vigie.api.fhir_mapping import (
+    FhirInputError,
+    answer_to_fhir,
+    dumps,
+    parse_request,
+)
+from vigie.eligibility import flows
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+
+FHIR_JSON = "application/fhir+json"
+ACCEPTED = ("application/fhir+json", "application/json")
+
+
+async def _body(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ACCEPTED:
+        raise FhirInputError("type de contenu attendu : application/fhir+json ou application/json")
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise FhirInputError("corps JSON mal formé") from exc
+
+
+async def _eligibility(
+    request: Request, caller: CurrentProfessional, runtime: CurrentRuntime, plans: Plans
+) -> Response:
+    try:
+        parsed = parse_request(await _body(request))
+    except FhirInputError as exc:
+        return Response(dumps(exc.to_operation_outcome()), 400, media_type=FHIR_JSON)
+    answer = await run_in_threadpool(flows.check_eligibility, runtime, plans, caller, parsed)
+    body = answer_to_fhir(
+        answer, request=parsed, request_id=request.state.request_id, created=datetime.now(UTC)
+    )
+    return Response(dumps(body), media_type=FHIR_JSON)
+
+
+router.add_api_route(
+    "/CoverageEligibilityRequest",
+    _eligibility,
+    methods=["POST"],
+    summary="CoverageEligibilityRequest (FHIR R4)",
+)
+router.add_api_route(
+    "/CoverageEligibilityRequest/$submit",
+    _eligibility,
+    methods=["POST"],
+    summary="CoverageEligibilityRequest $submit (FHIR R4)",
+)

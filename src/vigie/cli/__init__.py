@@ -1,0 +1,1 @@
+"""Command line: thin translation of commands into service calls, with Rich output."""

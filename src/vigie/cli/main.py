@@ -1,0 +1,23 @@
+"""The ``vigie`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from vigie.cli import imports, keys, professionals
+from vigie.cli.demo import demo_request
+from vigie.cli.seed import seed
+from vigie.cli.serve import serve
+
+app = typer.Typer(
+    help="Vigie : tiers payant, éligibilité et calcul des parts AMO / AMC / patient.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(keys.app, name="keys")
+app.add_typer(imports.app, name="import")
+app.add_typer(professionals.professional_app, name="professional")
+app.add_typer(professionals.token_app, name="token")
+app.command("seed")(seed)
+app.command("serve")(serve)
+app.command("demo-request")(demo_request)

@@ -1,0 +1,25 @@
+"""Runtime settings, read from ``VIGIE_*`` environment variables.
+
+Nothing is built at import time: callers create a ``Settings`` and pass it down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the data and the keys live, and which environment this is."""
+
+    model_config = SettingsConfigDict(env_prefix="VIGIE_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///var/vigie.db"
+    keys: Path = Path("var/keys.json")
+    # Bearer tokens (provisional, see identity.tokens) live this long.
+    token_ttl_hours: int = 24 * 30
+    # How long a verified token stays cached in a server process; bounds the delay of a revocation.
+    token_cache_seconds: float = 5.0

@@ -1,0 +1,122 @@
+"""The key file: master keys (wrap data keys) and blind-index keys, kept outside the database.
+
+Invariant: the file is written atomically with mode 0600, and always holds exactly one active key of
+each kind; keys marked "retiring" stay until a rotation has moved every record off them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+KeyState = Literal["active", "retiring"]
+
+
+class KeyFileError(Exception):
+    """The key file is missing, unreadable, badly formed or too widely readable."""
+
+
+@dataclass(frozen=True)
+class Key:
+    id: str
+    secret: bytes
+    state: KeyState
+
+
+@dataclass
+class KeyFile:
+    master_keys: list[Key] = field(default_factory=list)
+    index_keys: list[Key] = field(default_factory=list)
+
+    def active_master(self) -> Key:
+        return _one_active(self.master_keys, "master")
+
+    def active_index(self) -> Key:
+        return _one_active(self.index_keys, "index")
+
+    def master(self, key_id: str) -> Key:
+        for key in self.master_keys:
+            if key.id == key_id:
+                return key
+        raise KeyFileError(f"master key {key_id} is not in the key file")
+
+    def rotating(self) -> bool:
+        return any(k.state == "retiring" for k in self.master_keys + self.index_keys)
+
+
+def new_key_id(prefix: str) -> str:
+    return f"{prefix}-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+
+
+def generate() -> KeyFile:
+    return KeyFile(
+        master_keys=[Key(new_key_id("mk"), secrets.token_bytes(32), "active")],
+        index_keys=[Key(new_key_id("ix"), secrets.token_bytes(32), "active")],
+    )
+
+
+def load(path: Path) -> KeyFile:
+    try:
+        mode = path.stat().st_mode & 0o777
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise KeyFileError(f"no key file at {path}: run 'vigie keys init'") from exc
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"the key file {path} cannot be read: {exc.__class__.__name__}") from exc
+    if mode & 0o077:
+        raise KeyFileError(f"the key file {path} is readable by others (mode {mode:o}); use 0600")
+    try:
+        keys = KeyFile(
+            master_keys=[_decode(k) for k in raw["master_keys"]],
+            index_keys=[_decode(k) for k in raw["index_keys"]],
+        )
+        keys.active_master()
+        keys.active_index()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise KeyFileError(f"the key file {path} is badly formed") from exc
+    return keys
+
+
+def save(keys: KeyFile, path: Path) -> None:
+    """Write atomically: a crash leaves either the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": 1,
+        "master_keys": [_encode(k) for k in keys.master_keys],
+        "index_keys": [_encode(k) for k in keys.index_keys],
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _one_active(keys: list[Key], kind: str) -> Key:
+    active = [k for k in keys if k.state == "active"]
+    if len(active) != 1:
+        raise KeyFileError(f"the key file must hold exactly one active {kind} key")
+    return active[0]
+
+
+def _decode(raw: dict[str, str]) -> Key:
+    state = raw["state"]
+    if state not in ("active", "retiring"):
+        raise ValueError("bad key state")
+    secret = base64.b64decode(raw["secret"], validate=True)
+    if len(secret) != 32:
+        raise ValueError("keys are 256 bits")
+    return Key(raw["id"], secret, state)  # type: ignore[arg-type]
+
+
+def _encode(key: Key) -> dict[str, str]:
+    return {"id": key.id, "secret": base64.b64encode(key.secret).decode(), "state": key.state}

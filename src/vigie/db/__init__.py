@@ -1,0 +1,1 @@
+"""Storage plumbing: engines for SQLite (embedded default) and PostgreSQL, and the schema."""

@@ -1,0 +1,23 @@
+"""Eligibility as units of work: one transaction per question, committed before the answer."""
+
+from __future__ import annotations
+
+from vigie.db.engine import write_transaction
+from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
+from vigie.eligibility.service import PlanCache, cancel_agreement, decide
+from vigie.identity.service import ProfessionalView
+from vigie.runtime import Runtime
+
+
+def check_eligibility(
+    runtime: Runtime, plans: PlanCache, caller: ProfessionalView, request: EligibilityRequest
+) -> EligibilityAnswer:
+    with write_transaction(runtime.engine) as conn:
+        return decide(
+            conn, runtime.current_keyring(), request, professional_id=caller.id, plans=plans
+        )
+
+
+def cancel(runtime: Runtime, caller: ProfessionalView, number: str) -> str:
+    with write_transaction(runtime.engine) as conn:
+        return cancel_agreement(conn, number, professional_id=caller.id)

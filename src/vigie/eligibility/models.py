@@ -1,0 +1,44 @@
+"""Agreements: the AMC's guarantee of payment, and what each line consumed.
+
+Invariant: budgets and renewal periods are derived only from lines of agreements not cancelled.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vigie.db.base import Base
+
+
+class Agreement(Base):
+    __tablename__ = "agreements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
+    professional_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"), index=True)
+    care_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AgreementLine(Base):
+    __tablename__ = "agreement_lines"
+    __table_args__ = (Index("ix_agreement_lines_beneficiary", "beneficiary_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
+    # Denormalised so that budgets and renewal are one indexed query per request.
+    beneficiary_id: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(32))
+    # "optics" / "audio" when the line starts a renewal period.
+    family: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # 1 when the line consumed a per-year flat budget of its category.
+    per_year: Mapped[int] = mapped_column(Integer, default=0)
+    care_date: Mapped[date] = mapped_column(Date)
+    amc: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)

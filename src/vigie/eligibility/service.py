@@ -1,0 +1,251 @@
+"""The eligibility decision and the cost split, with agreements that guarantee the AMC payment.
+
+Invariant: a negative answer is the single NOT_ELIGIBLE value, whatever was wrong, and an estimate
+writes nothing; an agreement and what it consumes are written in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from vigie.crypto.keyring import Keyring
+from vigie.eligibility.categories import Category, equipment_family
+from vigie.eligibility.models import Agreement, AgreementLine
+from vigie.eligibility.rules import History, Line, LineSplit, PlanTerms, split_lines
+from vigie.eligibility.schemas import (
+    NOT_ELIGIBLE,
+    EligibilityAnswer,
+    EligibilityRequest,
+    LineOut,
+)
+from vigie.rights.models import Beneficiary, Plan, Right
+from vigie.rights.plans import terms_of
+from vigie.rights.protected import card_message
+
+AGREEMENT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+
+@dataclass(frozen=True)
+class Coverage:
+    beneficiary_id: int
+    plan: PlanTerms
+
+
+class PlanCache:
+    """Parsed guarantee tables, keyed by plan id and version, so a hot path does not re-parse."""
+
+    def __init__(self) -> None:
+        self._terms: dict[tuple[int, datetime], PlanTerms] = {}
+
+    def terms(self, plan_id: int, version: datetime, responsable: bool, table: Any) -> PlanTerms:
+        key = (plan_id, version)
+        terms = self._terms.get(key)
+        if terms is None:
+            terms = self._terms[key] = terms_of(responsable, table)
+        return terms
+
+
+def find_coverage(
+    conn: Connection, keyring: Keyring, request: EligibilityRequest, plans: PlanCache, *, lock: bool
+) -> Coverage | None:
+    """The one beneficiary matching both cards, with a right open on the care date."""
+    card, patient = request.card, request.patient
+    message = card_message(
+        card.amc, card.member, patient.nir, patient.birth_date, patient.birth_rank
+    )
+    query = (
+        select(Beneficiary.id, Plan.id, Plan.updated_at, Plan.responsable, Plan.guarantees)
+        .join(Right, Right.beneficiary_id == Beneficiary.id)
+        .join(Plan, Plan.id == Right.plan_id)
+        .where(
+            Beneficiary.card_index.in_(keyring.blind_index_candidates(message)),
+            Right.start <= request.date,
+            or_(Right.end.is_(None), Right.end >= request.date),
+        )
+        .limit(1)
+    )
+    if lock:
+        # Serialises agreements of one beneficiary on PostgreSQL (SQLite holds its write lock).
+        query = query.with_for_update(of=Beneficiary)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    bid, plan_id, version, responsable, table = row
+    return Coverage(bid, plans.terms(plan_id, version, responsable, table))
+
+
+def history(conn: Connection, beneficiary_id: int, care_date: date) -> History:
+    """Renewal dates and per-year consumption from the beneficiary's agreements not cancelled."""
+    rows = conn.execute(
+        select(
+            AgreementLine.family,
+            AgreementLine.per_year,
+            AgreementLine.category,
+            AgreementLine.care_date,
+            AgreementLine.amc,
+        ).where(
+            AgreementLine.beneficiary_id == beneficiary_id,
+            AgreementLine.cancelled == 0,
+            or_(
+                and_(AgreementLine.family.is_not(None), AgreementLine.care_date <= care_date),
+                and_(
+                    AgreementLine.per_year == 1,
+                    AgreementLine.care_date >= date(care_date.year, 1, 1),
+                    AgreementLine.care_date <= date(care_date.year, 12, 31),
+                ),
+            ),
+        )
+    )
+    last: dict[str, date] = {}
+    consumed: dict[Category, Decimal] = {}
+    for family, per_year, category, day, amc in rows:
+        if family is not None and day <= care_date and (family not in last or day > last[family]):
+            last[family] = day
+        if per_year and day.year == care_date.year:
+            key = Category(category)
+            consumed[key] = consumed.get(key, Decimal("0")) + Decimal(amc)
+    return History(last_equipment=last, year_consumed=consumed)
+
+
+def needs_history(request: EligibilityRequest, plan: PlanTerms) -> bool:
+    for line in request.lines:
+        guarantee = plan.guarantees.get(line.category)
+        if equipment_family(line.category) or (guarantee is not None and guarantee.per == "year"):
+            return True
+    return False
+
+
+def decide(
+    conn: Connection,
+    keyring: Keyring,
+    request: EligibilityRequest,
+    *,
+    professional_id: int,
+    plans: PlanCache,
+    now: datetime | None = None,
+) -> EligibilityAnswer:
+    agree = request.mode == "agree"
+    coverage = find_coverage(conn, keyring, request, plans, lock=agree)
+    if coverage is None:
+        return NOT_ELIGIBLE
+    past = (
+        history(conn, coverage.beneficiary_id, request.date)
+        if needs_history(request, coverage.plan)
+        else History()
+    )
+    splits = split_lines(
+        coverage.plan,
+        [_line(line) for line in request.lines],
+        care_date=request.date,
+        birth_date=request.patient.birth_date,
+        history=past,
+    )
+    number = None
+    if agree and any(s.amc > 0 for s in splits):
+        number = _record_agreement(
+            conn, coverage, request, splits, professional_id, now or datetime.now(UTC)
+        )
+    return EligibilityAnswer(eligible=True, agreement=number, lines=[_out(s) for s in splits])
+
+
+def _record_agreement(
+    conn: Connection,
+    coverage: Coverage,
+    request: EligibilityRequest,
+    splits: list[LineSplit],
+    professional_id: int,
+    now: datetime,
+) -> str:
+    number = new_agreement_number(now)
+    agreement_id = conn.execute(
+        insert(Agreement)
+        .values(
+            number=number,
+            beneficiary_id=coverage.beneficiary_id,
+            professional_id=professional_id,
+            care_date=request.date,
+            created_at=now,
+        )
+        .returning(Agreement.id)
+    ).scalar_one()
+    lines = [
+        {
+            "agreement_id": agreement_id,
+            "beneficiary_id": coverage.beneficiary_id,
+            "category": s.category.value,
+            "family": equipment_family(s.category) if s.starts_period else None,
+            "per_year": int(_is_per_year(coverage.plan, s.category)),
+            "care_date": request.date,
+            "amc": s.amc,
+            "cancelled": 0,
+        }
+        for s in splits
+        if s.amc > 0
+    ]
+    conn.execute(insert(AgreementLine), lines)
+    return number
+
+
+def _is_per_year(plan: PlanTerms, category: Category) -> bool:
+    guarantee = plan.guarantees.get(category)
+    return guarantee is not None and guarantee.per == "year"
+
+
+def new_agreement_number(now: datetime) -> str:
+    """Date-prefixed and unguessable (60 random bits): it guarantees a payment."""
+    suffix = "".join(secrets.choice(AGREEMENT_ALPHABET) for _ in range(12))
+    return f"A{now:%y%m%d}-{suffix}"
+
+
+def _line(line: Any) -> Line:
+    return Line(
+        category=line.category,
+        billed=line.billed,
+        br=line.br,
+        amo_rate=line.amo_rate,
+        amo_deduction=line.amo_deduction,
+        lens_class=line.lens_class,
+        prescription_changed=line.prescription_changed,
+    )
+
+
+def _out(split: LineSplit) -> LineOut:
+    return LineOut(
+        category=split.category,
+        billed=f"{split.billed:.2f}",
+        amo=f"{split.amo:.2f}",
+        amc=f"{split.amc:.2f}",
+        patient=f"{split.patient:.2f}",
+        covered=split.covered,
+        reason=split.reason,
+    )
+
+
+def cancel_agreement(
+    conn: Connection, number: str, *, professional_id: int, now: datetime | None = None
+) -> str:
+    """Cancel one of the caller's agreements: "cancelled", "already_cancelled" or "not_found"."""
+    row = conn.execute(
+        select(Agreement.id, Agreement.cancelled_at).where(
+            Agreement.number == number, Agreement.professional_id == professional_id
+        )
+    ).first()
+    if row is None:
+        return "not_found"
+    if row.cancelled_at is not None:
+        return "already_cancelled"
+    conn.execute(
+        update(Agreement)
+        .where(Agreement.id == row.id)
+        .values(cancelled_at=now or datetime.now(UTC))
+    )
+    conn.execute(
+        update(AgreementLine).where(AgreementLine.agreement_id == row.id).values(cancelled=1)
+    )
+    return "cancelled"

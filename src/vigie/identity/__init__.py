@@ -1,0 +1,1 @@
+"""Who calls Vigie: professionals, their structures and their credentials."""
