@@ -507,7 +507,8 @@ def test_optics_b_legal_ceiling(
     glasses = line(C.optics_b, billed, "10.00", "0.60", lens=lens)
     responsable = one(plan(True, optics_b=flat(amount, "equipment")), glasses)
     expect(responsable, "6.00", resp_amc, resp_patient)
-    assert responsable.amo + responsable.amc <= {"simple": 420, "complex": 700}.get(lens, 800)
+    # amo = gross here (no deduction): gross + amc within the legal ceiling.
+    assert responsable.amo + responsable.amc <= to_money(CEILING_CENTS[lens])
     not_responsable = one(plan(False, optics_b=flat(amount, "equipment")), glasses)
     expect(not_responsable, "6.00", free_amc, free_patient)
 
@@ -954,7 +955,10 @@ def oracle(
 
 
 def money_st(max_cents: int) -> st.SearchStrategy[Decimal]:
-    return st.integers(0, max_cents).map(to_money)
+    # Hypothesis favours small integers; the second branch makes large amounts common too.
+    small_or_any = st.integers(0, max_cents)
+    large = st.integers(max_cents // 4, max_cents)
+    return (small_or_any | large).map(to_money)
 
 
 @st.composite
@@ -969,20 +973,29 @@ def guarantees(draw: st.DrawFn) -> Guarantee:
 
 @st.composite
 def plans(draw: st.DrawFn) -> PlanTerms:
-    listed = draw(st.lists(st.sampled_from(list(Category)), unique=True))
+    # Each category listed two times out of three.
+    listed = [category for category in Category if draw(st.integers(0, 2))]
     return PlanTerms(
         responsable=draw(st.booleans()),
         guarantees={category: draw(guarantees()) for category in listed},
     )
 
 
+# Equipment categories drawn more often, so that renewal, request limits and ceilings are hit.
+CATEGORIES = list(Category) + [C.optics_a, C.optics_b, C.audio_1, C.audio_2] * 3
+
+
 @st.composite
 def lines_st(draw: st.DrawFn) -> Line:
-    category = draw(st.sampled_from(list(Category)))
+    category = draw(st.sampled_from(CATEGORIES))
+    br = draw(money_st(100_000))
+    # Mostly billed >= br (with a dépassement); sometimes unrelated, even below the AMO.
+    overrun = draw(money_st(300_000))
+    billed = br + overrun if draw(st.integers(0, 3)) else overrun
     return Line(
         category=category,
-        billed=draw(money_st(300_000)),
-        br=draw(money_st(100_000)),
+        billed=billed,
+        br=br,
         amo_rate=draw(st.integers(0, 100).map(to_money)),
         amo_deduction=draw(st.sampled_from([0, 50, 100, 200, 400]).map(to_money)),
         lens_class=draw(st.none() | st.sampled_from(list(LensClass))),
@@ -1007,7 +1020,7 @@ def requests(draw: st.DrawFn) -> tuple[PlanTerms, list[Line], date, date, Histor
     return draw(plans()), draw(st.lists(lines_st(), max_size=6)), care, birth, draw(histories(care))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests())
 def test_property_split_matches_the_brief(
     drawn: tuple[PlanTerms, list[Line], date, date, History],

@@ -44,7 +44,7 @@ RIGHTS_HEADER = (
 PROGRESS_EVERY = 10_000  # rows between two progress calls: often enough for a progress bar
 
 CLOSED_SHARE = 0.11  # families whose rights ended in the past (some cannot close: newborns)
-FUTURE_SHARE = 0.025  # families whose rights start in the coming weeks
+FUTURE_SHARE = 0.025  # families whose rights start on the 1st of one of the next 3 months
 FIXED_END_SHARE = 0.05  # open rights that end on 31 December of the current year
 TWIN_SHARE = 0.02  # births that are twins
 BORN_IN_RESIDENCE = 0.6  # born in the département they live in
@@ -54,17 +54,21 @@ ADULT_CHILD_AWAY = 0.3  # children of 18 or more who live elsewhere (students)
 MAX_CHILD_AGE = 24  # children are covered as ayants droit until about 25
 YEAR = 365.2425
 
-# Family shapes by age band of the ouvrant droit: single, couple, couple with children, single
-# parent.
+# Household shapes by age band of the ouvrant droit (single_kids: a single parent).
 _SHAPES: dict[str, dict[str, float]] = {
     "young": {"single": 80, "couple": 15, "couple_kids": 5, "single_kids": 0},
     "adult": {"single": 25, "couple": 20, "couple_kids": 42, "single_kids": 13},
     "senior": {"single": 45, "couple": 55, "couple_kids": 0, "single_kids": 0},
 }
 _CHILDREN = {1: 40, 2: 40, 3: 15, 4: 5}
-# Ages of ouvrants droits: fewer very young and very old adults.
-_AGES = {age: (0.5 if age < 25 else 1.0 if age < 70 else 0.6 if age < 85 else 0.2) for age in
-         range(18, 96)}  # fmt: skip
+
+
+def _age_weight(age: int) -> float:
+    """Relative number of ouvrants droits of this age: fewer very young and very old adults."""
+    return 0.5 if age < 25 else 1.0 if age < 70 else 0.6 if age < 85 else 0.2
+
+
+_AGES = {age: _age_weight(age) for age in range(18, 96)}
 
 
 @dataclass(frozen=True, slots=True)
