@@ -6,9 +6,8 @@ Invariant: budgets and renewal periods are derived only from lines of agreements
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigie.db.base import Base
@@ -40,5 +39,6 @@ class AgreementLine(Base):
     # 1 when the line consumed a per-year flat budget of its category.
     per_year: Mapped[int] = mapped_column(Integer, default=0)
     care_date: Mapped[date] = mapped_column(Date)
-    amc: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    # Integer cents: exact on every store, no binary float on SQLite.
+    amc_cents: Mapped[int] = mapped_column(Integer)
     cancelled: Mapped[int] = mapped_column(Integer, default=0)

@@ -12,19 +12,19 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, select, update
 
 from vigie.crypto.keyring import Keyring
+from vigie.eligibility import store
 from vigie.eligibility.categories import Category, equipment_family
 from vigie.eligibility.models import Agreement, AgreementLine
-from vigie.eligibility.rules import History, Line, LineSplit, PlanTerms, split_lines
+from vigie.eligibility.rules import ZERO, History, Line, LineSplit, PlanTerms, split_lines
 from vigie.eligibility.schemas import (
     NOT_ELIGIBLE,
     EligibilityAnswer,
     EligibilityRequest,
     LineOut,
 )
-from vigie.rights.models import Beneficiary, Plan, Right
 from vigie.rights.plans import terms_of
 from vigie.rights.protected import card_message
 
@@ -59,21 +59,7 @@ def find_coverage(
     message = card_message(
         card.amc, card.member, patient.nir, patient.birth_date, patient.birth_rank
     )
-    query = (
-        select(Beneficiary.id, Plan.id, Plan.updated_at, Plan.responsable, Plan.guarantees)
-        .join(Right, Right.beneficiary_id == Beneficiary.id)
-        .join(Plan, Plan.id == Right.plan_id)
-        .where(
-            Beneficiary.card_index.in_(keyring.blind_index_candidates(message)),
-            Right.start <= request.date,
-            or_(Right.end.is_(None), Right.end >= request.date),
-        )
-        .limit(1)
-    )
-    if lock:
-        # Serialises agreements of one beneficiary on PostgreSQL (SQLite holds its write lock).
-        query = query.with_for_update(of=Beneficiary)
-    row = conn.execute(query).first()
+    row = store.coverage_row(conn, keyring.blind_index_candidates(message), request.date, lock=lock)
     if row is None:
         return None
     bid, plan_id, version, responsable, table = row
@@ -82,34 +68,16 @@ def find_coverage(
 
 def history(conn: Connection, beneficiary_id: int, care_date: date) -> History:
     """Renewal dates and per-year consumption from the beneficiary's agreements not cancelled."""
-    rows = conn.execute(
-        select(
-            AgreementLine.family,
-            AgreementLine.per_year,
-            AgreementLine.category,
-            AgreementLine.care_date,
-            AgreementLine.amc,
-        ).where(
-            AgreementLine.beneficiary_id == beneficiary_id,
-            AgreementLine.cancelled == 0,
-            or_(
-                and_(AgreementLine.family.is_not(None), AgreementLine.care_date <= care_date),
-                and_(
-                    AgreementLine.per_year == 1,
-                    AgreementLine.care_date >= date(care_date.year, 1, 1),
-                    AgreementLine.care_date <= date(care_date.year, 12, 31),
-                ),
-            ),
-        )
-    )
     last: dict[str, date] = {}
     consumed: dict[Category, Decimal] = {}
-    for family, per_year, category, day, amc in rows:
+    for family, per_year, category, day, cents in store.history_rows(
+        conn, beneficiary_id, care_date
+    ):
         if family is not None and day <= care_date and (family not in last or day > last[family]):
             last[family] = day
         if per_year and day.year == care_date.year:
             key = Category(category)
-            consumed[key] = consumed.get(key, Decimal("0")) + Decimal(amc)
+            consumed[key] = consumed.get(key, ZERO) + Decimal(cents) / 100
     return History(last_equipment=last, year_consumed=consumed)
 
 
@@ -163,32 +131,24 @@ def _record_agreement(
     now: datetime,
 ) -> str:
     number = new_agreement_number(now)
-    agreement_id = conn.execute(
-        insert(Agreement)
-        .values(
-            number=number,
-            beneficiary_id=coverage.beneficiary_id,
-            professional_id=professional_id,
-            care_date=request.date,
-            created_at=now,
-        )
-        .returning(Agreement.id)
-    ).scalar_one()
-    lines = [
-        {
-            "agreement_id": agreement_id,
-            "beneficiary_id": coverage.beneficiary_id,
-            "category": s.category.value,
-            "family": equipment_family(s.category) if s.starts_period else None,
-            "per_year": int(_is_per_year(coverage.plan, s.category)),
-            "care_date": request.date,
-            "amc": s.amc,
-            "cancelled": 0,
-        }
-        for s in splits
-        if s.amc > 0
-    ]
-    conn.execute(insert(AgreementLine), lines)
+    store.insert_agreement(
+        conn,
+        number=number,
+        beneficiary_id=coverage.beneficiary_id,
+        professional_id=professional_id,
+        care_date=request.date,
+        now=now,
+        lines=[
+            {
+                "category": s.category.value,
+                "family": equipment_family(s.category) if s.starts_period else None,
+                "per_year": int(_is_per_year(coverage.plan, s.category)),
+                "amc_cents": int(s.amc * 100),
+            }
+            for s in splits
+            if s.amc > 0
+        ],
+    )
     return number
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 21:11:31.851276
+Create Date: 2026-11-28 21:22:38.731792
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def upgrade() -> None:
         sa.Column("family", sa.String(length=8), nullable=True),
         sa.Column("per_year", sa.Integer(), nullable=False),
         sa.Column("care_date", sa.Date(), nullable=False),
-        sa.Column("amc", sa.Numeric(precision=10, scale=2), nullable=False),
+        sa.Column("amc_cents", sa.Integer(), nullable=False),
         sa.Column("cancelled", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["agreement_id"],
