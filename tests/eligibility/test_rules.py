@@ -1045,3 +1045,10 @@ def test_property_split_matches_the_brief(
     paid = [r.category for r in results if r.amc > 0]
     assert sum(c in OPTICS for c in paid) <= 1
     assert sum(c in AUDIO for c in paid) <= 2
+
+
+def test_add_years_never_overflows_the_calendar() -> None:
+    from vigie.eligibility.rules import add_years
+
+    assert add_years(date(9998, 6, 1), 2) == date.max
+    assert add_years(date(2024, 2, 29), 2) == date(2026, 2, 28)

@@ -37,13 +37,13 @@ class Envelope:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            await _reject(send, request_id, 413 if length.isdigit() else 400)
+            await _reject(scope, send, request_id, 413 if length.isdigit() else 400)
             return
         if length is None and b"transfer-encoding" in headers:
             # A chunked body is read up front so its size is known before any route runs.
             body = await _read_limited(receive)
             if body is None:
-                await _reject(send, request_id, 413)
+                await _reject(scope, send, request_id, 413)
                 return
             receive = _replay(body)
 
@@ -85,19 +85,13 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-async def _reject(send: Send, request_id: str, status: int) -> None:
-    body = errors.error_body(status)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"x-request-id", request_id.encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _reject(scope: Scope, send: Send, request_id: str, status: int) -> None:
+    response = errors.error_response(scope["path"], status, headers={"x-request-id": request_id})
+    await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def create_app(runtime: Runtime) -> FastAPI:

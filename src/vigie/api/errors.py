@@ -20,6 +20,16 @@ from vigie.api.fhir_mapping import operation_outcome
 
 log = logging.getLogger("vigie.api")
 
+# OperationOutcome.issue.code for an HTTP status (FHIR R4 IssueType).
+FHIR_ISSUE_CODES = {
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    413: "too-costly",
+    415: "not-supported",
+    500: "exception",
+}
+
 MESSAGES = {
     400: "requête mal formée",
     401: "authentification requise",
@@ -49,8 +59,23 @@ def json_error(
     return Response(error_body(status, message, details), status, headers, "application/json")
 
 
+def error_response(
+    path: str, status: int, message: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """A FHIR OperationOutcome under /fhir/, the JSON error body elsewhere."""
+    if path.startswith("/fhir/"):
+        return fhir_error(status, message or MESSAGES.get(status, "erreur"), headers)
+    return json_error(status, message, headers=headers)
+
+
 def fhir_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    code = {401: "login", 403: "forbidden", 404: "not-found"}.get(status, "invalid")
+    code = {
+        401: "login",
+        403: "forbidden",
+        404: "not-found",
+        413: "too-costly",
+        500: "exception",
+    }.get(status, "invalid")
     body = fhir_json(operation_outcome(message, code=code))
     return Response(body, status, headers, "application/fhir+json")
 
@@ -84,7 +109,7 @@ def install(app: FastAPI) -> None:
         return json_error(exc.status_code, message, headers=headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> Response:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         # The type only: an exception's text may quote personal data.
         log.error("unexpected error: %s", exc.__class__.__name__)
-        return json_error(500, "erreur interne")
+        return error_response(request.url.path, 500, "erreur interne")

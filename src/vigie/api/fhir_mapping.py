@@ -174,6 +174,15 @@ def _array(obj: JsonObject, key: str, expr: str, what: str) -> list[Any]:
     return value
 
 
+def _optional_array(obj: JsonObject, key: str, expr: str) -> list[Any]:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _malformed(expr, "tableau JSON")
+    return value
+
+
 def _string(obj: JsonObject, key: str, expr: str, what: str) -> str:
     value = obj.get(key)
     if value is None:
@@ -301,7 +310,8 @@ def _from_bundle(bundle: JsonObject) -> tuple[JsonObject, _Lookup]:
             ["Bundle.type"],
             code="not-supported",
         )
-    entries = tuple(_bundle_entry(entry, i) for i, entry in enumerate(bundle.get("entry") or []))
+    raw_entries = _optional_array(bundle, "entry", "Bundle.entry")
+    entries = tuple(_bundle_entry(entry, i) for i, entry in enumerate(raw_entries))
     requests = [resource for _, resource in entries if resource.get("resourceType") == CER]
     if len(requests) != 1:
         raise FhirInputError(
@@ -325,7 +335,7 @@ def _extensions(element: JsonObject, expr: str) -> dict[str, JsonObject]:
     """Extensions by URL; a repeated URL is refused, and so is any modifierExtension."""
     _no_modifier_extension(element, expr)
     found: dict[str, JsonObject] = {}
-    for i, value in enumerate(element.get("extension") or []):
+    for i, value in enumerate(_optional_array(element, "extension", f"{expr}.extension")):
         extension = _object(value, f"{expr}.extension[{i}]")
         url = _string(extension, "url", f"{expr}.extension[{i}].url", "URL d'extension")
         if url in found:

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from vigie.api.deps import CurrentProfessional, CurrentRuntime, Plans
+from vigie.api.errors import fhir_error
 from vigie.api.fhir_mapping import (
     FhirInputError,
     answer_to_fhir,
@@ -26,9 +27,6 @@ ACCEPTED = ("application/fhir+json", "application/json")
 
 
 async def _body(request: Request) -> Any:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in ACCEPTED:
-        raise FhirInputError("type de contenu attendu : application/fhir+json ou application/json")
     try:
         return orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
@@ -38,6 +36,10 @@ async def _body(request: Request) -> Any:
 async def _eligibility(
     request: Request, caller: CurrentProfessional, runtime: CurrentRuntime, plans: Plans
 ) -> Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ACCEPTED:
+        message = "type de contenu attendu : application/fhir+json ou application/json"
+        return fhir_error(415, message)
     try:
         parsed = parse_request(await _body(request))
     except FhirInputError as exc:

@@ -178,6 +178,8 @@ def age_on(birth_date: date, day: date) -> int:
 
 
 def add_years(day: date, years: int) -> date:
+    if day.year + years > date.max.year:
+        return date.max
     try:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February into a common year

@@ -56,10 +56,14 @@ class LineIn(Strict):
         return self
 
 
+# Care dates a practice can plausibly bill; beyond, a typo rather than a care.
+CareDate = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
+
+
 class EligibilityRequest(Strict):
     card: Card
     patient: Patient
-    date: date
+    date: CareDate
     mode: Literal["estimate", "agree"] = "agree"
     lines: list[LineIn] = Field(min_length=1, max_length=30)
 

@@ -1,213 +1,211 @@
-"""Applying a checked rights file: beneficiaries and rights, inserted or updated in one go.
+"""Applying a v1 rights file: beneficiaries and rights, inserted or updated in one transaction.
 
+New beneficiaries stream to the database while later lines are still being checked, so the
+database works while Python does; nothing is committed unless the whole file is good.
 Invariant: the file is applied whole or not at all (the caller's single transaction), and
 applying the same file twice changes nothing the second time.
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import cast
 
-from sqlalchemy import Connection, Table, select, text
+from sqlalchemy import Connection, Table, select
 
 from vigie.crypto.keyring import Keyring
-from vigie.db.bulk import copy_rows, update_rows
+from vigie.db.bulk import RowSink, copy_rows, id_reserver, row_sink, update_rows
 from vigie.rights.errors import ImportRejected, ImportReport, LineError
 from vigie.rights.models import Beneficiary, Plan, Right
 from vigie.rights.protected import seal, unseal
-from vigie.rights.rights_file import RightRow, read_rights
+from vigie.rights.rights_file import RightRow, RightsReader
 
 Phase = Callable[[str, int], None]
+BENEFICIARY_COLUMNS = ("id", "amc", "card_index", "cardless_index", "key_id", "pii")
 
 
-@dataclass
-class _Known:
+@dataclass(slots=True)
+class _Period:
+    right_id: int | None  # None: created by this file
+    plan_id: int
+    end: date | None
+    line: int | None  # the file line that states it, once seen
+
+
+@dataclass(slots=True)
+class _Person:
     id: int
     card_index: bytes
-    key_id: str
-    pii: bytes
-    rights: dict[date, tuple[int, int, date | None]] = field(default_factory=dict)
-
-
-@dataclass
-class _Plan:
-    """What will be written, computed entirely before the first write."""
-
-    new_people: list[tuple[int, RightRow]] = field(default_factory=list)
-    changed_people: list[tuple[int, RightRow]] = field(default_factory=list)
-    new_rights: list[tuple[int, RightRow]] = field(default_factory=list)
-    changed_rights: list[tuple[int, RightRow]] = field(default_factory=list)
-    unchanged_rights: int = 0
+    key_id: str = ""
+    pii: bytes = b""
+    checked: bool = False
+    periods: dict[date, _Period] = field(default_factory=dict)
 
 
 def import_rights(
     conn: Connection, keyring: Keyring, lines: Iterable[str], *, progress: Phase | None = None
 ) -> ImportReport:
-    """Check, plan and write a v1 rights file; raises ImportRejected before any write."""
+    """Check and write a v1 rights file; raises ImportRejected and writes nothing on any error."""
     plans = {
         (amc, code): pid for pid, amc, code in conn.execute(select(Plan.id, Plan.amc, Plan.code))
     }
-    rows = read_rights(
+    reader = RightsReader(
         lines,
         plans=plans,
         keyring=keyring,
         progress=(lambda n: progress("check", n)) if progress else None,
     )
-    known = _known_people(conn, {r.person.amc for r in rows})
-    work = _plan_changes(rows, known, keyring, _reserve_ids(conn, "beneficiaries"))
-    _write(conn, keyring, work, progress)
-    return ImportReport(
-        created=len(work.new_rights),
-        updated=len(work.changed_rights),
-        unchanged=work.unchanged_rights,
-        details={
-            "beneficiaries_created": len(work.new_people),
-            "beneficiaries_updated": len(work.changed_people),
-        },
-    )
+    with _without_gc(), conn.engine.connect() as side, _Import(conn, side, keyring) as work:
+        for row in reader.rows():
+            work.accept(row, writing=not reader.errors)
+        errors = reader.errors + work.conflicts()
+        if errors:
+            raise ImportRejected(sorted(errors, key=lambda e: e.line))
+    work.write_rest(progress)
+    return work.report
 
 
-def _known_people(conn: Connection, amcs: set[str]) -> dict[bytes, _Known]:
-    if not amcs:
-        return {}
-    people: dict[int, _Known] = {}
-    query = select(Beneficiary.id, Beneficiary.card_index, Beneficiary.key_id, Beneficiary.pii)
-    for bid, index, key_id, pii in conn.execute(query.where(Beneficiary.amc.in_(amcs))):
-        people[bid] = _Known(bid, index, key_id, pii)
-    rights = select(Right.id, Right.beneficiary_id, Right.start, Right.end, Right.plan_id).join(
-        Beneficiary, Beneficiary.id == Right.beneficiary_id
-    )
-    for rid, bid, start, end, plan_id in conn.execute(rights.where(Beneficiary.amc.in_(amcs))):
-        people[bid].rights[start] = (rid, plan_id, end)
-    return {p.card_index: p for p in people.values()}
+@contextmanager
+def _without_gc() -> Iterator[None]:
+    """Millions of small objects make the cyclic collector run constantly; none are cyclic."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
-def _plan_changes(
-    rows: list[RightRow], known: dict[bytes, _Known], keyring: Keyring, next_id: Callable[[], int]
-) -> _Plan:
-    work = _Plan()
-    fresh: dict[bytes, _Known] = {}
-    checked: set[int] = set()
-    errors: list[LineError] = []
-    for row in rows:
-        person = next((known[i] for i in row.card_indexes if i in known), None)
-        person = person or fresh.get(row.card_indexes[0])
+class _Import:
+    """What one file changes, decided line by line; new beneficiaries are written at once."""
+
+    def __init__(self, conn: Connection, side: Connection, keyring: Keyring) -> None:
+        self.conn, self.side, self.keyring = conn, side, keyring
+        self.people: dict[bytes, _Person] = {}
+        self.amcs: set[str] = set()
+        self.next_id = id_reserver(side, "beneficiaries")
+        self.report = ImportReport(details={"beneficiaries_created": 0, "beneficiaries_updated": 0})
+        self.new_rights: list[tuple[int, int, date, date | None]] = []
+        self.changed_rights: list[dict[str, object]] = []
+        self.changed_people: list[dict[str, object]] = []
+        self.touched: list[_Person] = []
+        self.duplicates: list[LineError] = []
+        self.sink: RowSink | None = None
+
+    def __enter__(self) -> _Import:
+        self._sink_context = row_sink(self.conn, "beneficiaries", BENEFICIARY_COLUMNS)
+        self.sink = self._sink_context.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sink_context.__exit__(*exc)  # type: ignore[arg-type]
+
+    def accept(self, row: RightRow, *, writing: bool) -> None:
+        if row.person.amc not in self.amcs:
+            self._load_known(row.person.amc)
+        person = self._person(row, writing)
+        period = person.periods.get(row.start)
+        if period is not None and period.line is not None:
+            self.duplicates.append(LineError(row.line, f"doublon de la ligne {period.line}"))
+            return
+        if period is None:
+            person.periods[row.start] = _Period(None, row.plan_id, row.end, row.line)
+            self.new_rights.append((person.id, row.plan_id, row.start, row.end))
+            self.report.created += 1
+        elif (period.plan_id, period.end) != (row.plan_id, row.end):
+            assert period.right_id is not None
+            period.plan_id, period.end, period.line = row.plan_id, row.end, row.line
+            self.changed_rights.append(
+                {"id": period.right_id, "plan_id": row.plan_id, "end": row.end}
+            )
+            self.report.updated += 1
+        else:
+            period.line = row.line
+            self.report.unchanged += 1
+
+    def _person(self, row: RightRow, writing: bool) -> _Person:
+        person = next((self.people[i] for i in row.card_indexes if i in self.people), None)
         if person is None:
-            person = _Known(next_id(), row.card_indexes[0], "", b"")
-            fresh[person.card_index] = person
-            work.new_people.append((person.id, row))
-        elif person.id not in checked and person.pii and _changed(keyring, person, row):
-            work.changed_people.append((person.id, row))
-        checked.add(person.id)
-        _plan_right(work, person, row)
-    for person in list(known.values()) + list(fresh.values()):
-        errors.extend(_overlaps(person))
-    if errors:
-        raise ImportRejected(errors)
-    return work
+            person = _Person(self.next_id(), row.card_indexes[0], checked=True)
+            self.people[person.card_index] = person
+            self.touched.append(person)
+            self.report.details["beneficiaries_created"] += 1
+            if writing and self.sink is not None:
+                self.sink.write(self._new_beneficiary(person.id, row))
+        elif not person.checked:
+            person.checked = True
+            self.touched.append(person)
+            if self._changed(person, row):
+                self.changed_people.append(self._changed_beneficiary(person.id, row))
+                self.report.details["beneficiaries_updated"] += 1
+        return person
 
+    def _new_beneficiary(self, bid: int, row: RightRow) -> tuple[object, ...]:
+        sealed = seal(self.keyring, row.person)
+        active = self.keyring.active_key_id
+        return (bid, row.person.amc, row.card_indexes[0], row.cardless_index, active, sealed)
 
-def _plan_right(work: _Plan, person: _Known, row: RightRow) -> None:
-    current = person.rights.get(row.start)
-    if current is None:
-        work.new_rights.append((person.id, row))
-    elif (current[1], current[2]) != (row.plan_id, row.end):
-        work.changed_rights.append((current[0], row))
-    else:
-        work.unchanged_rights += 1
-    # Record the final state, tagged with its line so that overlaps can be reported.
-    person.rights[row.start] = (-row.line, row.plan_id, row.end)
+    def _changed_beneficiary(self, bid: int, row: RightRow) -> dict[str, object]:
+        return {
+            "id": bid,
+            "card_index": row.card_indexes[0],
+            "cardless_index": row.cardless_index,
+            "key_id": self.keyring.active_key_id,
+            "pii": seal(self.keyring, row.person),
+        }
 
+    def _changed(self, person: _Person, row: RightRow) -> bool:
+        """A new name or postcode, or a record still indexed under a retiring key."""
+        if person.card_index != row.card_indexes[0]:
+            return True
+        return unseal(self.keyring, row.person.amc, person.key_id, person.pii) != row.person
 
-def _overlaps(person: _Known) -> list[LineError]:
-    """Periods of one beneficiary, as they will be after the import, must not overlap."""
-    errors = []
-    periods = sorted(person.rights.items())
-    for (_start_a, (tag_a, _, end_a)), (start_b, (tag_b, _, _)) in itertools.pairwise(periods):
-        if end_a is None or end_a >= start_b:
-            line = -tag_b if tag_b < 0 else -tag_a
-            if line > 0:
-                errors.append(LineError(line, "période qui chevauche un droit déjà enregistré"))
-    return errors
-
-
-def _changed(keyring: Keyring, person: _Known, row: RightRow) -> bool:
-    """A new name or postcode, or a record still indexed under a retiring key."""
-    if person.card_index != row.card_indexes[0]:
-        return True
-    return unseal(keyring, row.person.amc, person.key_id, person.pii) != row.person
-
-
-def _reserve_ids(conn: Connection, table: str) -> Callable[[], int]:
-    """Ids handed out before writing, so rights can point at beneficiaries not yet inserted."""
-    if conn.dialect.name == "postgresql":
-        sequence = f"{table}_id_seq"
-        pool: list[int] = []
-
-        def next_pg() -> int:
-            if not pool:
-                batch = conn.execute(
-                    text("SELECT nextval(:seq) FROM generate_series(1, 10000)"), {"seq": sequence}
-                )
-                pool.extend(reversed([r[0] for r in batch]))
-            return pool.pop()
-
-        return next_pg
-    counter = [conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()]  # noqa: S608
-
-    def next_sqlite() -> int:
-        counter[0] += 1
-        return int(counter[0])
-
-    return next_sqlite
-
-
-def _write(conn: Connection, keyring: Keyring, work: _Plan, progress: Phase | None) -> None:
-    people = [
-        (
-            bid,
-            r.person.amc,
-            r.card_indexes[0],
-            r.cardless_index,
-            keyring.active_key_id,
-            seal(keyring, r.person),
+    def _load_known(self, amc: str) -> None:
+        """The AMC's stored beneficiaries and rights, read beside the open write stream."""
+        self.amcs.add(amc)
+        by_id: dict[int, _Person] = {}
+        query = select(Beneficiary.id, Beneficiary.card_index, Beneficiary.key_id, Beneficiary.pii)
+        for bid, index, key_id, pii in self.side.execute(query.where(Beneficiary.amc == amc)):
+            by_id[bid] = self.people[index] = _Person(bid, index, key_id, pii)
+        rights = (
+            select(Right.id, Right.beneficiary_id, Right.start, Right.end, Right.plan_id)
+            .join(Beneficiary, Beneficiary.id == Right.beneficiary_id)
+            .where(Beneficiary.amc == amc)
         )
-        for bid, r in work.new_people
-    ]
-    copy_rows(
-        conn,
-        "beneficiaries",
-        ("id", "amc", "card_index", "cardless_index", "key_id", "pii"),
-        people,
-        progress,
-    )
-    copy_rows(
-        conn,
-        "rights",
-        ("beneficiary_id", "plan_id", "start", "end"),
-        [(bid, r.plan_id, r.start, r.end) for bid, r in work.new_rights],
-        progress,
-    )
-    update_rows(
-        conn,
-        cast(Table, Beneficiary.__table__),
-        [
-            {
-                "id": bid,
-                "card_index": r.card_indexes[0],
-                "cardless_index": r.cardless_index,
-                "key_id": keyring.active_key_id,
-                "pii": seal(keyring, r.person),
-            }
-            for bid, r in work.changed_people
-        ],
-    )
-    update_rows(
-        conn,
-        cast(Table, Right.__table__),
-        [{"id": rid, "plan_id": r.plan_id, "end": r.end} for rid, r in work.changed_rights],
-    )
+        for rid, bid, start, end, plan_id in self.side.execute(rights):
+            by_id[bid].periods[start] = _Period(rid, plan_id, end, None)
+
+    def conflicts(self) -> list[LineError]:
+        """Duplicates, and periods of one beneficiary that would overlap after the import."""
+        errors = list(self.duplicates)
+        for person in self.touched:
+            periods = sorted(person.periods.items(), key=lambda item: item[0])
+            for (_, before), (start, after) in itertools.pairwise(periods):
+                if before.end is not None and before.end < start:
+                    continue
+                if before.line is not None and after.line is not None:
+                    first, later = sorted((before.line, after.line))
+                    errors.append(LineError(later, f"période qui chevauche la ligne {first}"))
+                elif (after.line or before.line) is not None:
+                    line = after.line or before.line
+                    assert line is not None
+                    errors.append(LineError(line, "période qui chevauche un droit déjà enregistré"))
+        return errors
+
+    def write_rest(self, progress: Phase | None) -> None:
+        """Once the beneficiaries are in: rights, then updates, in the same transaction."""
+        copy_rows(
+            self.conn,
+            "rights",
+            ("beneficiary_id", "plan_id", "start", "end"),
+            self.new_rights,
+            progress,
+        )
+        update_rows(self.conn, cast(Table, Beneficiary.__table__), self.changed_people)
+        update_rows(self.conn, cast(Table, Right.__table__), self.changed_rights)

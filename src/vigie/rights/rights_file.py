@@ -1,15 +1,15 @@
 """Reading and checking a v1 rights file (CSV) before anything is written.
 
-Invariant: a file comes out either as fully checked rows or as the list of every bad line with
-its number and reason; reasons never quote a value from the file.
+Invariant: every line comes out either as a fully checked row or as an error with its number
+and reason; reasons never quote a value from the file. Conflicts between lines (duplicates,
+overlapping periods) are the importer's to find, since they involve stored rights too.
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -54,38 +54,49 @@ class BadLine(ValueError):
     """One reason a line is refused."""
 
 
-def read_rights(
-    lines: Iterable[str],
-    *,
-    plans: Mapping[tuple[str, str], int],
-    keyring: Keyring,
-    progress: Progress | None = None,
-) -> list[RightRow]:
-    """Check every line; raise ImportRejected with all the problems (up to MAX_ERRORS)."""
-    reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error) as exc:
-        raise ImportRejected([LineError(1, "fichier vide ou illisible")]) from exc
-    positions = _positions(header)
-    rows: list[RightRow] = []
-    errors: list[LineError] = []
-    try:
-        for raw in reader:
-            number = reader.line_num
-            try:
-                rows.append(_row(raw, number, positions, plans, keyring))
-            except BadLine as exc:
-                if len(errors) < MAX_ERRORS:
-                    errors.append(LineError(number, str(exc)))
-            if progress and number % PROGRESS_EVERY == 0:
-                progress(number - 1)
-    except csv.Error as exc:
-        errors.append(LineError(reader.line_num, f"CSV mal formé ({exc})"))
-    errors.extend(_conflicts(rows))
-    if errors:
-        raise ImportRejected(sorted(errors, key=lambda e: e.line)[:MAX_ERRORS])
-    return rows
+class RightsReader:
+    """Checks lines one by one: good rows are yielded, bad ones collected in ``errors``."""
+
+    def __init__(
+        self,
+        lines: Iterable[str],
+        *,
+        plans: Mapping[tuple[str, str], int],
+        keyring: Keyring,
+        progress: Progress | None = None,
+    ) -> None:
+        self._lines = lines
+        self._plans = plans
+        self._keyring = keyring
+        self._progress = progress
+        self._today = date.today()
+        self.errors: list[LineError] = []
+        self.lines_read = 0
+
+    def rows(self) -> Iterator[RightRow]:
+        """Raise ImportRejected at once for a bad header; a bad line is recorded and skipped."""
+        reader = csv.reader(self._lines)
+        try:
+            header = next(reader)
+        except (StopIteration, csv.Error) as exc:
+            raise ImportRejected([LineError(1, "fichier vide ou illisible")]) from exc
+        positions = _positions(header)
+        try:
+            for raw in reader:
+                number = reader.line_num
+                try:
+                    yield _row(raw, number, positions, self._plans, self._keyring, self._today)
+                except BadLine as exc:
+                    self.error(number, str(exc))
+                if self._progress and number % PROGRESS_EVERY == 0:
+                    self._progress(number - 1)
+        except csv.Error as exc:
+            self.error(reader.line_num, f"CSV mal formé ({exc})")
+        self.lines_read = max(0, reader.line_num - 1)
+
+    def error(self, line: int, reason: str) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(LineError(line, reason))
 
 
 def _positions(header: list[str]) -> tuple[int, ...]:
@@ -105,12 +116,13 @@ def _row(
     positions: tuple[int, ...],
     plans: Mapping[tuple[str, str], int],
     keyring: Keyring,
+    today: date,
 ) -> RightRow:
     if len(raw) != len(positions):
         raise BadLine(f"{len(raw)} colonnes au lieu de {len(positions)}")
-    amc_s, member_s, nir_s, birth_s, rank_s, last, first, postcode, plan, start_s, end_s = (
+    amc_s, member_s, nir_s, birth_s, rank_s, last, first, postcode, plan, start_s, end_s = [
         raw[i].strip() for i in positions
-    )
+    ]
     try:
         amc, member, nir = canonical_amc(amc_s), canonical_member(member_s), canonical_nir(nir_s)
     except IdentifierError as exc:
@@ -121,7 +133,7 @@ def _row(
     end = _date(end_s, "end") if end_s else None
     if end is not None and end < start:
         raise BadLine("la date de fin (end) précède la date de début (start)")
-    if birth > date.today():
+    if birth > today:
         raise BadLine("date de naissance dans le futur")
     if not NAME_RE.match(last) or not NAME_RE.match(first):
         raise BadLine("nom ou prénom vide, trop long ou avec des caractères de contrôle")
@@ -157,18 +169,3 @@ def _rank(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 9:
         raise BadLine("rang de naissance invalide (1 à 9)")
     return int(value)
-
-
-def _conflicts(rows: list[RightRow]) -> list[LineError]:
-    """Duplicates and overlapping periods of one beneficiary inside the file."""
-    errors = []
-    ordered = sorted(rows, key=lambda r: (r.card_indexes[0], r.start))
-    for before, after in itertools.pairwise(ordered):
-        if before.card_indexes[0] != after.card_indexes[0]:
-            continue
-        first, later = sorted((before.line, after.line))
-        if before.start == after.start:
-            errors.append(LineError(later, f"doublon de la ligne {first}"))
-        elif before.end is None or before.end >= after.start:
-            errors.append(LineError(later, f"période qui chevauche la ligne {first}"))
-    return errors
