@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///var/vigie.db"
     keys: Path = Path("var/keys.json")
+    # Database connections per server process (and as many worker threads).
+    db_pool: int = 8
     # Bearer tokens (provisional, see identity.tokens) live this long.
     token_ttl_hours: int = 24 * 30
     # How long a verified token stays cached in a server process; bounds the delay of a revocation.

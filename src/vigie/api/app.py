@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.responses import JSONResponse
@@ -95,7 +98,15 @@ async def _no_body() -> Message:
 
 
 def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # As many worker threads as database connections: more would only queue for one, and
+        # fight over the GIL meanwhile.
+        to_thread.current_default_thread_limiter().total_tokens = runtime.engine.pool.size()  # type: ignore[attr-defined]
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Vigie",
         version=__version__,
         description="Tiers payant : droits, éligibilité et calcul de la part complémentaire.",

@@ -3,8 +3,10 @@ first statement is a write takes the write lock before it reads anything."""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,8 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
     url = normalise_url(url)
     if is_sqlite(url):
         return _sqlite_engine(url, pool_size=pool_size)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+    # No overflow: a connection opened and closed per request costs more than waiting for one.
+    return create_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30)
 
 
 def _sqlite_engine(url: str, *, pool_size: int) -> Engine:
@@ -38,9 +41,11 @@ def _sqlite_engine(url: str, *, pool_size: int) -> Engine:
     engine = create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
+        pool_timeout=30,
         connect_args={"check_same_thread": False, "timeout": 30},
     )
+    _WRITE_LOCKS[engine] = threading.Lock()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -63,10 +68,16 @@ def _sqlite_engine(url: str, *, pool_size: int) -> Engine:
     return engine
 
 
+# SQLite has one writer at a time. Threads of one process queue on a lock (a prompt hand-over)
+# rather than in SQLite's busy handler, which sleeps in growing steps; processes still use it.
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One unit of work that will write: committed whole on success, rolled back on any error."""
-    with engine.connect() as conn:
+    lock = _WRITE_LOCKS.get(engine)
+    with lock if lock is not None else nullcontext(), engine.connect() as conn:
         conn.execution_options(write=True)
         with conn.begin():
             yield conn
