@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,10 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigie import __version__
 from vigie.api import errors
-from vigie.api.deps import authenticate
+from vigie.api.deps import Services, authenticate
 from vigie.api.eligibility_routes import router as eligibility_router
 from vigie.api.fhir_routes import router as fhir_router
-from vigie.eligibility.service import PlanCache
+from vigie.db.engine import checkpoint_in_background
 from vigie.identity.tokens import TokenCache
 from vigie.runtime import Runtime
 
@@ -97,13 +99,34 @@ async def _no_body() -> Message:
     return {"type": "http.disconnect"}
 
 
+def _checkpoints(runtime: Runtime) -> asyncio.Task[None]:
+    checkpoint = checkpoint_in_background(runtime.engine)
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await to_thread.run_sync(checkpoint)
+
+    return asyncio.get_running_loop().create_task(loop())
+
+
+def worker_threads(runtime: Runtime) -> int:
+    """One worker thread per database connection: more would only queue for a connection."""
+    return int(runtime.engine.pool.size())  # type: ignore[attr-defined]
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # As many worker threads as database connections: more would only queue for one, and
-        # fight over the GIL meanwhile.
-        to_thread.current_default_thread_limiter().total_tokens = runtime.engine.pool.size()  # type: ignore[attr-defined]
+        to_thread.current_default_thread_limiter().total_tokens = worker_threads(runtime)
+        # What start-up built lives as long as the process: keep the collector off it, or each
+        # full collection walks a hundred thousand objects again.
+        gc.collect()
+        gc.freeze()
+        background = _checkpoints(runtime) if runtime.engine.dialect.name == "sqlite" else None
         yield
+        if background is not None:
+            background.cancel()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -114,9 +137,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.runtime = runtime
-    app.state.plans = PlanCache()
-    app.state.tokens = TokenCache(runtime.settings.token_cache_seconds)
+    app.state.services = Services(runtime, tokens=TokenCache(runtime.settings.token_cache_seconds))
     errors.install(app)
     app.include_router(eligibility_router)
     app.include_router(fhir_router)

@@ -1,8 +1,13 @@
-"""Request dependencies: the runtime, and the authenticated caller (every route but health)."""
+"""Request dependencies: the application's services, and the authenticated caller.
+
+Dependencies are async so that FastAPI does not send each one through the thread pool.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
@@ -12,23 +17,37 @@ from vigie.identity.service import ProfessionalView
 from vigie.identity.tokens import TokenCache, verify_token
 from vigie.runtime import Runtime
 
+T = TypeVar("T")
+
 UNAUTHENTICATED = HTTPException(
     401, "authentification requise : jeton Bearer valide attendu", {"WWW-Authenticate": "Bearer"}
 )
 
 
-# Dependencies are async so that FastAPI does not send each one through the thread pool;
-# only the token lookup on a cache miss touches the database, in a thread.
+@dataclass
+class Services:
+    """What routes use, built once per application."""
+
+    runtime: Runtime
+    plans: PlanCache = field(default_factory=PlanCache)
+    tokens: TokenCache = field(default_factory=lambda: TokenCache(5.0))
+
+    @property
+    def inline(self) -> bool:
+        # SQLite calls are short local calls under one writer lock: a thread hand-over costs
+        # more than the call. PostgreSQL waits on the network: its calls go to worker threads.
+        return self.runtime.engine.dialect.name == "sqlite"
+
+    async def call(self, func: Callable[..., T], *args: object) -> T:
+        """Run a blocking store call where it costs least (see ``inline``)."""
+        if self.inline:
+            return func(*args)
+        return await run_in_threadpool(func, *args)
 
 
-async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-async def get_plans(request: Request) -> PlanCache:
-    plans: PlanCache = request.app.state.plans
-    return plans
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
 async def authenticate(request: Request) -> ProfessionalView:
@@ -37,13 +56,13 @@ async def authenticate(request: Request) -> ProfessionalView:
     if scheme.lower() != "bearer" or not token:
         raise UNAUTHENTICATED
     token = token.strip()
-    cache: TokenCache = request.app.state.tokens
-    caller = cache.get(token)
+    services: Services = request.app.state.services
+    caller = services.tokens.get(token)
     if caller is None:
-        caller = await run_in_threadpool(_verify, request.app.state.runtime, token)
+        caller = await services.call(_verify, services.runtime, token)
         if caller is None:
             raise UNAUTHENTICATED
-        cache.put(token, caller)
+        services.tokens.put(token, caller)
     return caller
 
 
@@ -53,7 +72,4 @@ def _verify(runtime: Runtime, token: str) -> ProfessionalView | None:
 
 
 CurrentProfessional = Annotated[ProfessionalView, Depends(authenticate)]
-CurrentRuntime = Annotated[Runtime, Depends(get_runtime)]
-Plans = Annotated[PlanCache, Depends(get_plans)]
-
-__all__ = ["CurrentProfessional", "CurrentRuntime", "Plans"]
+AppServices = Annotated[Services, Depends(get_services)]

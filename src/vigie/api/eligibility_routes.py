@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from starlette.responses import Response
 
-from vigie.api.deps import CurrentProfessional, CurrentRuntime, Plans
+from vigie.api.deps import AppServices, CurrentProfessional
 from vigie.api.errors import json_error
 from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
@@ -18,20 +18,22 @@ AgreementNumber = Annotated[str, Path(pattern=r"^A\d{6}-[0-9A-Z]{12}$", max_leng
 
 
 @router.post("/eligibility", response_model=EligibilityAnswer)
-def eligibility(
-    body: EligibilityRequest, caller: CurrentProfessional, runtime: CurrentRuntime, plans: Plans
+async def eligibility(
+    body: EligibilityRequest, caller: CurrentProfessional, services: AppServices
 ) -> Response:
     """Is this patient covered on this date, and how does each billed line split?"""
-    answer = flows.check_eligibility(runtime, plans, caller, body)
+    answer = await services.call(
+        flows.check_eligibility, services.runtime, services.plans, caller, body
+    )
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.delete("/agreements/{agreement}")
-def cancel_agreement(
-    agreement: AgreementNumber, caller: CurrentProfessional, runtime: CurrentRuntime
+async def cancel_agreement(
+    agreement: AgreementNumber, caller: CurrentProfessional, services: AppServices
 ) -> Response:
     """Cancel one of the caller's agreements; what it consumed is given back."""
-    outcome = flows.cancel(runtime, caller, agreement)
+    outcome = await services.call(flows.cancel, services.runtime, caller, agreement)
     if outcome == "not_found":
         return json_error(404, "accord introuvable")
     if outcome == "already_cancelled":

@@ -7,10 +7,9 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from vigie.api.deps import CurrentProfessional, CurrentRuntime, Plans
+from vigie.api.deps import AppServices, CurrentProfessional
 from vigie.api.errors import fhir_error
 from vigie.api.fhir_mapping import (
     FhirInputError,
@@ -34,7 +33,7 @@ async def _body(request: Request) -> Any:
 
 
 async def _eligibility(
-    request: Request, caller: CurrentProfessional, runtime: CurrentRuntime, plans: Plans
+    request: Request, caller: CurrentProfessional, services: AppServices
 ) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ACCEPTED:
@@ -44,7 +43,9 @@ async def _eligibility(
         parsed = parse_request(await _body(request))
     except FhirInputError as exc:
         return Response(dumps(exc.to_operation_outcome()), 400, media_type=FHIR_JSON)
-    answer = await run_in_threadpool(flows.check_eligibility, runtime, plans, caller, parsed)
+    answer = await services.call(
+        flows.check_eligibility, services.runtime, services.plans, caller, parsed
+    )
     body = answer_to_fhir(
         answer, request=parsed, request_id=request.state.request_id, created=datetime.now(UTC)
     )

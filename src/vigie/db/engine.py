@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -81,3 +81,23 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(write=True)
         with conn.begin():
             yield conn
+
+
+def checkpoint_in_background(engine: Engine, *, pages: int = 100_000) -> Callable[[], None]:
+    """For a busy SQLite server: move WAL checkpoints off the request path.
+
+    Requests' own commits checkpoint only past ``pages`` (a safety net); the returned function,
+    called about once a second by the server, checkpoints without blocking writers (PASSIVE).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _later_checkpoints(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+
+    engine.dispose()  # pooled connections were opened without the setting
+
+    def checkpoint() -> None:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    return checkpoint

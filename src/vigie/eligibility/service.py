@@ -159,7 +159,8 @@ def _is_per_year(plan: PlanTerms, category: Category) -> bool:
 
 def new_agreement_number(now: datetime) -> str:
     """Date-prefixed and unguessable (60 random bits): it guarantees a payment."""
-    suffix = "".join(secrets.choice(AGREEMENT_ALPHABET) for _ in range(12))
+    bits = int.from_bytes(secrets.token_bytes(8), "big")
+    suffix = "".join(AGREEMENT_ALPHABET[(bits >> (5 * i)) & 31] for i in range(12))
     return f"A{now:%y%m%d}-{suffix}"
 
 

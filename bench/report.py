@@ -1,0 +1,212 @@
+"""The Markdown summary of a run (``bench/results/latest.md``) and its targets, met or not."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+MIN_RATIO = 0.5  # Vigie's eligibility req/s, at least half the bare app's
+MAX_P99_MS = 25.0  # Vigie's eligibility p99
+MIN_IMPORT_ROWS_PER_S = 30_000.0  # rights import into PostgreSQL, encryption included
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def _num(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def bare_reference(scenarios: list[dict[str, Any]]) -> float | None:
+    """Mean req/s of the valid bare runs (measured before and after Vigie's)."""
+    rates = [
+        s["run"]["requests_per_s"]
+        for s in scenarios
+        if s["kind"] == "bare" and s.get("run") and not s.get("invalid")
+    ]
+    return sum(rates) / len(rates) if rates else None
+
+
+def http_rows(scenarios: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Table lines for the HTTP scenarios, and the target verdicts of Vigie's."""
+    bare = bare_reference(scenarios)
+    lines = [
+        "| scenario | req/s | p50 (ms) | p99 (ms) | ratio to bare | req/s ≥ 0.5 × bare "
+        "| p99 ≤ 25 ms | server CPU µs/req | CPU % server / PostgreSQL / wrk / other / idle |",
+        "|---|--:|--:|--:|--:|---|---|--:|---|",
+    ]
+    verdicts: list[dict[str, Any]] = []
+    for s in scenarios:
+        run = s.get("run")
+        if not run:
+            lines.append(f"| {s['label']} | — | — | — | — | — | — | — | not measured |")
+            continue
+        ratio = run["requests_per_s"] / bare if bare else None
+        ratio_text = f"{ratio:.2f}" if ratio is not None else "—"
+        cpu = s.get("cpu_percent", {})
+        cpu_text = " / ".join(
+            f"{cpu[k]:.0f}" if k in cpu else "—"
+            for k in ("server", "postgres", "wrk", "other", "machine_idle")
+        )
+        ratio_ok = p99_ok = "—"
+        if s["kind"] == "vigie":
+            ok_ratio = ratio is not None and ratio >= MIN_RATIO and not s.get("invalid")
+            ok_p99 = run["p99_ms"] <= MAX_P99_MS and not s.get("invalid")
+            ratio_ok, p99_ok = _met(ok_ratio), _met(ok_p99)
+            verdicts.append(
+                {
+                    "scenario": s["label"],
+                    "target": f"req/s >= {MIN_RATIO} x bare",
+                    "value": ratio,
+                    "met": ok_ratio,
+                }
+            )
+            verdicts.append(
+                {
+                    "scenario": s["label"],
+                    "target": f"p99 <= {MAX_P99_MS} ms",
+                    "value": run["p99_ms"],
+                    "met": ok_p99,
+                }
+            )
+        label = s["label"] + (f" — **INVALID: {s['invalid']}**" if s.get("invalid") else "")
+        per_request = s.get("cpu_seconds", {}).get("server", 0.0) / max(1, run["requests"])
+        lines.append(
+            f"| {label} | {_num(run['requests_per_s'])} | {run['p50_ms']:.2f} "
+            f"| {run['p99_ms']:.2f} | {ratio_text} | {ratio_ok} | {p99_ok} "
+            f"| {_num(1e6 * per_request)} | {cpu_text} |"
+        )
+    return lines, verdicts
+
+
+def inprocess_rows(measured: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    lines = [
+        "| Vigie in process, no HTTP, one thread | mean µs/req | p50 µs | p99 µs | CPU µs/req |",
+        "|---|--:|--:|--:|--:|",
+    ]
+    for store, modes in measured.items():
+        for mode, m in modes.items():
+            lines.append(
+                f"| {store}, {mode} | {_num(m['mean_us'])} | {_num(m['p50_us'])} "
+                f"| {_num(m['p99_us'])} | {_num(m['cpu_us'])} |"
+            )
+    return lines
+
+
+def import_rows(result: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    rows = result["rows"]
+    lines = [
+        f"| import of {_num(rows)} rights | plans (s) | rights (s) | importer CPU (s) | rows/s "
+        "| target | met |",
+        "|---|--:|--:|--:|--:|---|---|",
+    ]
+    verdicts: list[dict[str, Any]] = []
+    for name, store in result["stores"].items():
+        target, met = "—", "—"
+        if store["kind"] == "postgres":
+            ok = store["rows_per_s"] >= MIN_IMPORT_ROWS_PER_S
+            target, met = f"≥ {_num(MIN_IMPORT_ROWS_PER_S)} rows/s", _met(ok)
+            verdicts.append(
+                {
+                    "scenario": f"import {name}",
+                    "target": f"rows/s >= {MIN_IMPORT_ROWS_PER_S:.0f}",
+                    "value": store["rows_per_s"],
+                    "met": ok,
+                }
+            )
+        lines.append(
+            f"| {name} | {store['plans_s']:.2f} | {store['rights_s']:.2f} "
+            f"| {store.get('rights_cpu_s', 0):.2f} | {_num(store['rows_per_s'])} "
+            f"| {target} | {met} |"
+        )
+    return lines, verdicts
+
+
+def markdown(results: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The whole summary, and every target verdict (also stored in the JSON)."""
+    p = results["parameters"]
+    m = results["machine"]
+    dirty = " (modified tree)" if m.get("git_dirty") else ""
+    wrk_version = f", {m['wrk'].split(' Copyright')[0]}" if m.get("wrk") else ""
+    load = " ".join(f"{x:.2f}" for x in m.get("load_average_at_start", ()))
+    out = [
+        f"# Vigie bench, {results['started_at']}",
+        "",
+        f"Machine: {m['nproc']} CPU(s) ({m.get('cpu_model', '?')}), Python {m['python']}, "
+        f"PostgreSQL {m.get('postgres', '?')}{wrk_version}, load average at start "
+        f"{load}. Commit {m.get('git_commit', '?')[:12]}{dirty}.",
+        "",
+    ]
+    verdicts: list[dict[str, Any]] = []
+    http = results.get("http")
+    if http:
+        out += [
+            f"HTTP: `wrk -t{p['threads']} -c{p['connections']} -d{p['duration']}s --latency "
+            "--timeout 10s` (a slow answer counts in the percentiles, not as a socket error) "
+            f"after a {p['warmup']} s warm-up, uvicorn workers {p['workers']}, "
+            f"{_num(p['insured'])} insured, {_num(http['bodies'])} distinct request bodies "
+            "rotated (bench/eligibility.lua). Ratios use the mean of the two bare runs. CPU is "
+            f"in % of one core ({m['nproc']} cores = {100 * m['nproc']} %), over the measured "
+            "run: wrk shares the cores with the servers, PostgreSQL is the whole server (every "
+            "database, other people's tests included), and 'other' is every other process on "
+            "the machine, this script included (a busy machine makes every figure noisier).",
+            "",
+        ]
+        lines, found = http_rows(http["scenarios"])
+        out += [*lines, ""]
+        verdicts += found
+        connections = [
+            f"{s['label']} {s['postgres_new_connections']:,}"
+            for s in http["scenarios"]
+            if "postgres_new_connections" in s
+        ]
+        if connections:
+            out += [
+                f"New PostgreSQL connections during the measured runs: {', '.join(connections)}.",
+                "",
+            ]
+        if http.get("inprocess"):
+            out += [
+                "Vigie's own work per request (bench/inprocess.py: validate the body, run the "
+                "eligibility flow, serialise the answer, sequentially in one process; CPU "
+                "excludes PostgreSQL's):",
+                "",
+                *inprocess_rows(http["inprocess"]),
+                "",
+            ]
+    imported = results.get("import")
+    if imported:
+        out += [
+            "Import: wall clock of `vigie import rights` (a whole CLI process, encryption "
+            "included) into a fresh store, after `vigie import plans`.",
+            "",
+        ]
+        lines, found = import_rows(imported)
+        out += [*lines, ""]
+        verdicts += found
+    if results.get("failures"):
+        out += ["**Failures:**", "", *(f"- {f}" for f in results["failures"]), ""]
+    if results.get("error"):
+        out += [f"**Run stopped early:** {results['error']}", ""]
+    return "\n".join(out), verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.report RESULTS.json``: print (and with --write, store) its summary."""
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
+    parser.add_argument("results", type=Path, help="a bench/results/<timestamp>.json file")
+    parser.add_argument("--write", action="store_true", help="also write bench/results/latest.md")
+    args = parser.parse_args(argv)
+    summary, _ = markdown(json.loads(args.results.read_text(encoding="utf-8")))
+    if args.write:
+        (args.results.parent / "latest.md").write_text(summary + "\n", encoding="utf-8")
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
