@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     keys: Path = Path("var/keys.json")
     # Database connections per server process (and as many worker threads).
     db_pool: int = 8
+    # Run store calls in worker threads rather than on the event loop (see api.deps.Services).
+    store_threads: bool = False
     # Bearer tokens (provisional, see identity.tokens) live this long.
     token_ttl_hours: int = 24 * 30
     # How long a verified token stays cached in a server process; bounds the delay of a revocation.

@@ -137,7 +137,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.services = Services(runtime, tokens=TokenCache(runtime.settings.token_cache_seconds))
+    app.state.services = Services(
+        runtime,
+        tokens=TokenCache(runtime.settings.token_cache_seconds),
+        inline=not runtime.settings.store_threads,
+    )
     errors.install(app)
     app.include_router(eligibility_router)
     app.include_router(fhir_router)
