@@ -12,10 +12,9 @@ from vigie.runtime import Runtime
 def check_eligibility(
     runtime: Runtime, plans: PlanCache, caller: ProfessionalView, request: EligibilityRequest
 ) -> EligibilityAnswer:
+    keyring = runtime.current_keyring()  # before the transaction: a reload needs a connection
     with write_transaction(runtime.engine) as conn:
-        return decide(
-            conn, runtime.current_keyring(), request, professional_id=caller.id, plans=plans
-        )
+        return decide(conn, keyring, request, professional_id=caller.id, plans=plans)
 
 
 def cancel(runtime: Runtime, caller: ProfessionalView, number: str) -> str:
