@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from datetime import date
 
 import pytest
 from sqlalchemy import select
 
-from tests.factories import PEOPLE, load_people, request
+from tests.factories import (
+    ALICE,
+    BOB,
+    HEADER,
+    PEOPLE,
+    TWIN_1,
+    TWIN_2,
+    load_people,
+    request,
+    rights_csv,
+)
 from vigie.crypto import keyfile
 from vigie.crypto.keyfile import KeyFileError
 from vigie.crypto.keyring import load_keyring
 from vigie.crypto.models import DataKey
+from vigie.db.engine import write_transaction
 from vigie.eligibility.schemas import EligibilityRequest
 from vigie.eligibility.service import PlanCache, find_coverage
+from vigie.rights.errors import ImportRejected
+from vigie.rights.importer import import_rights
 from vigie.rights.models import Beneficiary
 from vigie.rights.protected import unseal
 from vigie.rights.rekey import rotate
@@ -91,3 +106,47 @@ def test_the_old_key_file_cannot_read_rotated_data(runtime: Runtime) -> None:
     # The new data key is wrapped under a master key that the old file does not hold.
     with runtime.engine.connect() as conn, pytest.raises(KeyFileError, match="master key"):
         load_keyring(conn, old)
+
+
+def test_a_rotation_racing_an_import_loses_no_record(runtime: Runtime) -> None:
+    """The import holds its data key; the rotation waits for it, then moves what it wrote."""
+    load_people(runtime, ALICE, BOB)
+    importer = open_runtime(runtime.settings, pool_size=2)
+    halfway, go = threading.Event(), threading.Event()
+
+    def lines() -> Iterator[str]:
+        yield HEADER + "\n"
+        yield TWIN_1.csv() + "\n"
+        halfway.set()
+        go.wait(10)
+        yield TWIN_2.csv() + "\n"
+
+    def run_import() -> None:
+        with write_transaction(importer.engine) as conn:
+            import_rights(conn, importer.keyring, lines())
+
+    worker = threading.Thread(target=run_import)
+    worker.start()
+    assert halfway.wait(10)
+    threading.Timer(0.5, go.set).start()  # the rotation starts while the import is open
+    report = rotate(runtime)
+    worker.join(10)
+    assert report.complete
+    assert identities(runtime) >= {(TWIN_1.nir, "Zorglub", TWIN_1.birth_date)}
+    assert key_ids(runtime) == {runtime.keyring.active_key_id}
+    plans = PlanCache()
+    with runtime.engine.connect() as conn:
+        for person in (ALICE, BOB, TWIN_1, TWIN_2):
+            body = EligibilityRequest.model_validate(request(person))
+            assert find_coverage(conn, runtime.keyring, body, plans, lock=False) is not None
+    importer.engine.dispose()
+
+
+def test_an_import_whose_key_was_retired_is_refused(runtime: Runtime) -> None:
+    load_people(runtime, ALICE)
+    stale = open_runtime(runtime.settings, pool_size=2)
+    rotate(runtime)
+    with pytest.raises(ImportRejected) as caught, write_transaction(stale.engine) as conn:
+        import_rights(conn, stale.keyring, rights_csv(BOB).splitlines(keepends=True))
+    assert "rotation" in caught.value.errors[0].reason
+    stale.engine.dispose()

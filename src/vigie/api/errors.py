@@ -69,13 +69,7 @@ def error_response(
 
 
 def fhir_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    code = {
-        401: "login",
-        403: "forbidden",
-        404: "not-found",
-        413: "too-costly",
-        500: "exception",
-    }.get(status, "invalid")
+    code = FHIR_ISSUE_CODES.get(status, "invalid")
     body = fhir_json(operation_outcome(message, code=code))
     return Response(body, status, headers, "application/fhir+json")
 

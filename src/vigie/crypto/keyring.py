@@ -114,3 +114,14 @@ def load_keyring(conn: Connection, keys: KeyFile) -> Keyring:
         active=active,
         index_keys=[IndexKey(k.id, k.secret) for k in index_keys],
     )
+
+
+def hold_data_key(conn: Connection, key_id: str) -> bool:
+    """Keep a data key from being retired while this transaction writes under it.
+
+    False when the key is gone (a rotation finished since the keyring was loaded).
+    """
+    query = select(DataKey.id).where(DataKey.id == key_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    return conn.execute(query).first() is not None

@@ -7,9 +7,10 @@ every record off them, so nothing becomes unreadable or unfindable, and a rotati
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 
 from vigie.crypto import keyfile
 from vigie.crypto.keyfile import Key, KeyFile
@@ -48,10 +49,21 @@ def begin_rotation(rt: Runtime) -> None:
     rt.reload_keyring()
 
 
-def finish_rotation(rt: Runtime) -> None:
-    """Every record is on the new keys: drop the retiring data keys, then the retiring secrets."""
+class RecordsLeft(Exception):
+    """Records still use a retiring key (an import committed meanwhile): move them first."""
+
+
+def finish_rotation(rt: Runtime, *, records_left: Callable[[Connection], int]) -> None:
+    """Drop the retiring data keys, then the retiring secrets, once no record needs them.
+
+    The check runs in the same transaction as the deletion, after it: on PostgreSQL the
+    deletion waits for importers that hold their data key (see ``hold_data_key``), on SQLite
+    the write lock orders them; so a record written under an old key is always seen here.
+    """
     with write_transaction(rt.engine) as conn:
         conn.execute(delete(DataKey).where(DataKey.state != "active"))
+        if records_left(conn):
+            raise RecordsLeft
     rt.keys = KeyFile(
         master_keys=[k for k in rt.keys.master_keys if k.state == "active"],
         index_keys=[k for k in rt.keys.index_keys if k.state == "active"],

@@ -18,7 +18,7 @@ from typing import cast
 
 from sqlalchemy import Connection, Table, select
 
-from vigie.crypto.keyring import Keyring
+from vigie.crypto.keyring import Keyring, hold_data_key
 from vigie.db.bulk import RowSink, copy_rows, id_reserver, row_sink, update_rows
 from vigie.rights.errors import ImportRejected, ImportReport, LineError
 from vigie.rights.models import Beneficiary, Plan, Right
@@ -51,6 +51,9 @@ def import_rights(
     conn: Connection, keyring: Keyring, lines: Iterable[str], *, progress: Phase | None = None
 ) -> ImportReport:
     """Check and write a v1 rights file; raises ImportRejected and writes nothing on any error."""
+    if not hold_data_key(conn, keyring.active_key_id):
+        reason = "les clés ont changé depuis le début de l'import (rotation) : relancez-le"
+        raise ImportRejected([LineError(1, reason)])
     plans = {
         (amc, code): pid for pid, amc, code in conn.execute(select(Plan.id, Plan.amc, Plan.code))
     }

@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
-from vigie.crypto.rotation import begin_rotation, finish_rotation
+from vigie.crypto.rotation import RecordsLeft, begin_rotation, finish_rotation
 from vigie.db.engine import write_transaction
 from vigie.rights.models import Beneficiary
 from vigie.rights.protected import card_message, cardless_message, seal, unseal
 from vigie.runtime import Runtime
 
 Progress = Callable[[int, int], None]
+# Each attempt moves what concurrent imports wrote under the old keys; they are few.
+FINISH_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -36,19 +38,27 @@ def rotate(
 ) -> RotationReport:
     """Run (or resume) a rotation; ``max_batches`` stops early, leaving it resumable."""
     begin_rotation(rt)
-    moved = _move_records(rt, batch, max_batches, progress)
-    complete = _remaining(rt) == 0
-    if complete:
-        finish_rotation(rt)
-    return RotationReport(moved, rt.keyring.active_key_id, complete)
+    moved = 0
+    for _ in range(FINISH_ATTEMPTS):
+        moved += _move_records(rt, batch, max_batches, progress)
+        if max_batches is not None and _remaining(rt):
+            return RotationReport(moved, rt.keyring.active_key_id, False)
+        try:
+            finish_rotation(rt, records_left=lambda conn: _count_left(conn, rt))
+        except RecordsLeft:
+            continue  # an import committed under the old keys meanwhile: move its records too
+        return RotationReport(moved, rt.keyring.active_key_id, True)
+    return RotationReport(moved, rt.keyring.active_key_id, False)
 
 
 def _remaining(rt: Runtime) -> int:
     with rt.engine.connect() as conn:
-        count = conn.execute(
-            select(func.count()).where(Beneficiary.key_id != rt.keyring.active_key_id)
-        ).scalar_one()
-    return int(count)
+        return _count_left(conn, rt)
+
+
+def _count_left(conn: Connection, rt: Runtime) -> int:
+    query = select(func.count()).where(Beneficiary.key_id != rt.keyring.active_key_id)
+    return int(conn.execute(query).scalar_one())
 
 
 def _move_records(
