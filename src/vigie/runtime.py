@@ -43,10 +43,12 @@ class Runtime:
         return self.keyring
 
 
-def open_runtime(settings: Settings | None = None, *, pool_size: int = 8) -> Runtime:
+def open_runtime(
+    settings: Settings | None = None, *, pool_size: int = 8, wait_seconds: float = 30.0
+) -> Runtime:
     settings = settings or Settings()
     keys = keyfile.load(settings.keys)
-    engine = make_engine(settings.database_url, pool_size=pool_size)
+    engine = make_engine(settings.database_url, pool_size=pool_size, wait_seconds=wait_seconds)
     upgrade(engine)
     with engine.begin() as conn:
         keyring = load_keyring(conn, keys)

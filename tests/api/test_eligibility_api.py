@@ -222,3 +222,22 @@ def test_missing_or_bad_token_is_401(client: TestClient) -> None:
 
 def test_health_needs_no_token(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_a_backdated_request_cannot_open_a_second_equipment(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    glasses = {
+        "category": "optics_b",
+        "billed": "600.00",
+        "br": "0.09",
+        "amo_rate": "0.60",
+        "lens_class": "simple",
+    }
+    first = post(client, auth, request(ALICE, mode="agree", day="2026-06-01", lines=[glasses]))
+    assert first.json()["lines"][0]["amc"] == "250.00"
+    earlier = post(client, auth, request(ALICE, mode="agree", day="2026-05-01", lines=[glasses]))
+    assert earlier.json()["lines"][0]["reason"] == "renewal_period"
+    assert earlier.json()["agreement"] is None
+    long_before = post(client, auth, request(ALICE, day="2024-05-31", lines=[glasses]))
+    assert long_before.json()["lines"][0]["amc"] == "250.00"

@@ -1052,3 +1052,17 @@ def test_add_years_never_overflows_the_calendar() -> None:
 
     assert add_years(date(9998, 6, 1), 2) == date.max
     assert add_years(date(2024, 2, 29), 2) == date(2026, 2, 28)
+
+
+def test_an_equipment_agreed_for_later_blocks_an_earlier_one() -> None:
+    plan = PlanTerms(
+        responsable=True, guarantees={Category.audio_2: Guarantee(flat=Decimal("800"), per="ear")}
+    )
+    aid = Line(Category.audio_2, Decimal("1500.00"), Decimal("400.00"), Decimal("0.60"))
+    # Four years before 2027-01-01 is still open; a day later, the period would reach it.
+    later = History(next_equipment={"audio": date(2027, 1, 1)})
+    kwargs = {"birth_date": date(1950, 1, 1), "history": later}
+    assert split_lines(plan, [aid], care_date=date(2023, 1, 1), **kwargs)[0].amc > 0  # type: ignore[arg-type]
+    assert (
+        split_lines(plan, [aid], care_date=date(2023, 1, 2), **kwargs)[0].reason == "renewal_period"
+    )  # type: ignore[arg-type]

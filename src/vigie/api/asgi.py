@@ -8,7 +8,11 @@ from vigie.api.app import create_app
 from vigie.config import Settings
 from vigie.runtime import open_runtime
 
+# A request waits this long for the database (a connection, SQLite's write lock), then gets 503.
+SERVER_WAIT_SECONDS = 2.0
+
 
 def build() -> FastAPI:
     settings = Settings()
-    return create_app(open_runtime(settings, pool_size=settings.db_pool))
+    runtime = open_runtime(settings, pool_size=settings.db_pool, wait_seconds=SERVER_WAIT_SECONDS)
+    return create_app(runtime)

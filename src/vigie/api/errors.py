@@ -7,11 +7,15 @@ answer a generic 500 without details.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 import orjson
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -27,6 +31,7 @@ FHIR_ISSUE_CODES = {
     404: "not-found",
     413: "too-costly",
     415: "not-supported",
+    503: "transient",
     500: "exception",
 }
 
@@ -84,6 +89,14 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     return details
 
 
+def _transient(exc: Exception) -> bool:
+    """Worth a retry: SQLite locked by another writer, no free connection, PostgreSQL away."""
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(cause, sqlite3.OperationalError):
+        return "locked" in str(cause) or "busy" in str(cause)
+    return isinstance(cause, psycopg.OperationalError | PoolTimeout)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
@@ -101,6 +114,17 @@ def install(app: FastAPI) -> None:
                 exc.status_code, message or MESSAGES.get(exc.status_code, "erreur"), headers
             )
         return json_error(exc.status_code, message, headers=headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(sqlite3.OperationalError)
+    @app.exception_handler(psycopg.OperationalError)
+    async def _busy(request: Request, exc: Exception) -> Response:
+        if not _transient(exc):
+            return await _unexpected(request, exc)
+        log.warning("store unavailable: %s", exc.__class__.__name__)
+        message = "base de données momentanément indisponible : réessayez"
+        return error_response(request.url.path, 503, message, {"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

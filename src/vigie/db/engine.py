@@ -26,15 +26,17 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 8) -> Engine:
+def make_engine(url: str, *, pool_size: int = 8, wait_seconds: float = 30.0) -> Engine:
+    """``wait_seconds`` bounds how long a call waits for a connection or for SQLite's write
+    lock: long for commands, short for a server, which had better answer 503 than hang."""
     url = normalise_url(url)
     if is_sqlite(url):
-        return _sqlite_engine(url, pool_size=pool_size)
+        return _sqlite_engine(url, pool_size=pool_size, wait_seconds=wait_seconds)
     # No overflow: a connection opened and closed per request costs more than waiting for one.
-    return create_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30)
+    return create_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=wait_seconds)
 
 
-def _sqlite_engine(url: str, *, pool_size: int) -> Engine:
+def _sqlite_engine(url: str, *, pool_size: int, wait_seconds: float) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -42,8 +44,8 @@ def _sqlite_engine(url: str, *, pool_size: int) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=0,
-        pool_timeout=30,
-        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_timeout=wait_seconds,
+        connect_args={"check_same_thread": False, "timeout": wait_seconds},
     )
     _WRITE_LOCKS[engine] = threading.Lock()
 
@@ -55,7 +57,7 @@ def _sqlite_engine(url: str, *, pool_size: int) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -81,6 +83,13 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(write=True)
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """One consistent snapshot; on SQLite it neither waits for nor blocks a writer (WAL)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
 
 
 def checkpoint_in_background(engine: Engine, *, pages: int = 100_000) -> Callable[[], None]:

@@ -6,8 +6,10 @@ line ``amo + amc + patient == billed``; the AMC never pays the AMO deduction.
 What the brief leaves open, decided here:
 - A responsable plan pays ``left`` on the 100 % Santé categories even when it lists them (the law
   wants the patient to pay nothing there, whatever the guarantee table says).
-- Renewal periods are counted from earlier agreements. Within one request, optics counts one
-  equipment and hearing one device per ear (two lines); further lines of that family get 0.
+- Renewal periods are counted from agreements dated before the care date, and also after it
+  (an equipment agreed for a later date blocks a backdated one within the period). Within one
+  request, optics counts one equipment and hearing one device per ear (two lines); further
+  lines of that family get 0.
 - A line starts a renewal period when it is agreed with ``amc > 0``.
 """
 
@@ -79,6 +81,8 @@ class History:
 
     # Equipment family ("optics", "audio") -> care date of the last agreed line with amc > 0.
     last_equipment: Mapping[str, date] = field(default_factory=dict)
+    # Family -> the first such line dated after the care date (an agreement for later care).
+    next_equipment: Mapping[str, date] = field(default_factory=dict)
     # Category -> AMC already agreed in the calendar year of the care date (per-year guarantees).
     year_consumed: Mapping[Category, Decimal] = field(default_factory=dict)
 
@@ -166,11 +170,15 @@ def _legal_ceiling(line: Line) -> Decimal | None:
 def _in_renewal_period(
     line: Line, family: str, care_date: date, birth_date: date, history: History
 ) -> bool:
-    last = history.last_equipment.get(family)
-    if last is None or line.prescription_changed:
+    if line.prescription_changed:
         return False
     years = 4 if line.category in AUDIO else (1 if age_on(birth_date, care_date) < 16 else 2)
-    return care_date < add_years(last, years)
+    last = history.last_equipment.get(family)
+    later = history.next_equipment.get(family)
+    # Both ways: backdating a request before an agreed equipment must not open a second one.
+    return (last is not None and care_date < add_years(last, years)) or (
+        later is not None and later < add_years(care_date, years)
+    )
 
 
 def age_on(birth_date: date, day: date) -> int:

@@ -69,16 +69,19 @@ def find_coverage(
 def history(conn: Connection, beneficiary_id: int, care_date: date) -> History:
     """Renewal dates and per-year consumption from the beneficiary's agreements not cancelled."""
     last: dict[str, date] = {}
+    later: dict[str, date] = {}
     consumed: dict[Category, Decimal] = {}
     for family, per_year, category, day, cents in store.history_rows(
         conn, beneficiary_id, care_date
     ):
-        if family is not None and day <= care_date and (family not in last or day > last[family]):
-            last[family] = day
+        if family is not None and day <= care_date:
+            last[family] = max(day, last.get(family, day))
+        elif family is not None:
+            later[family] = min(day, later.get(family, day))
         if per_year and day.year == care_date.year:
             key = Category(category)
             consumed[key] = consumed.get(key, ZERO) + Decimal(cents) / 100
-    return History(last_equipment=last, year_consumed=consumed)
+    return History(last_equipment=last, next_equipment=later, year_consumed=consumed)
 
 
 def needs_history(request: EligibilityRequest, plan: PlanTerms) -> bool:

@@ -29,7 +29,7 @@ COVERAGE_LOCKED = Sql(COVERAGE.sqlite, postgres_suffix=" FOR UPDATE OF b")
 HISTORY = Sql(
     "SELECT family, per_year, category, care_date, amc_cents FROM agreement_lines"
     " WHERE beneficiary_id = :beneficiary AND cancelled = 0"
-    " AND ((family IS NOT NULL AND care_date <= :day)"
+    " AND (family IS NOT NULL"
     " OR (per_year = 1 AND care_date >= :year_start AND care_date <= :year_end))"
 )
 
@@ -66,7 +66,6 @@ def history_rows(conn: Connection, beneficiary_id: int, care_date: date) -> list
         HISTORY,
         {
             "beneficiary": beneficiary_id,
-            "day": day(conn, care_date),
             "year_start": day(conn, date(care_date.year, 1, 1)),
             "year_end": day(conn, date(care_date.year, 12, 31)),
         },

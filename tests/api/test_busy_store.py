@@ -1,0 +1,53 @@
+"""A store busy elsewhere (a SQLite import holds the write lock): estimates go on, agreements
+get a prompt 503 with Retry-After, never a hang or a 500."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from tests.factories import ALICE, load_people, professional_token, request
+from vigie.api.app import create_app
+from vigie.config import Settings
+from vigie.crypto import keyfile
+from vigie.runtime import open_runtime
+
+
+@pytest.fixture
+def busy_client(
+    tmp_path: Path, sqlite_store: str
+) -> Iterator[tuple[TestClient, dict[str, str], str]]:
+    keys = tmp_path / "keys.json"
+    keyfile.save(keyfile.generate(), keys)
+    settings = Settings(database_url=sqlite_store, keys=keys, token_cache_seconds=60)
+    runtime = open_runtime(settings, pool_size=2, wait_seconds=0.2)
+    load_people(runtime)
+    auth = {"Authorization": f"Bearer {professional_token(runtime)}"}
+    with TestClient(create_app(runtime)) as client:
+        yield client, auth, str(make_url(sqlite_store).database)
+    runtime.engine.dispose()
+
+
+def test_estimates_go_on_and_agreements_get_503(
+    busy_client: tuple[TestClient, dict[str, str], str],
+) -> None:
+    client, auth, path = busy_client
+    assert client.post("/v1/eligibility", json=request(ALICE), headers=auth).status_code == 200
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing, as an import does
+    try:
+        estimate = client.post("/v1/eligibility", json=request(ALICE), headers=auth)
+        assert estimate.status_code == 200 and estimate.json()["eligible"] is True
+        agree = client.post("/v1/eligibility", json=request(ALICE, mode="agree"), headers=auth)
+        assert agree.status_code == 503 and agree.headers["retry-after"] == "1"
+        assert agree.json()["error"] == 503
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    agree = client.post("/v1/eligibility", json=request(ALICE, mode="agree"), headers=auth)
+    assert agree.status_code == 200 and agree.json()["agreement"]
