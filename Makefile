@@ -26,8 +26,8 @@ demo: $(STAMP)
 	$(BIN)/vigie serve --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 types: $(STAMP)
 	$(BIN)/mypy
