@@ -206,3 +206,30 @@ def test_unquoted_stray_quote_is_reported(runtime: Runtime) -> None:
 def test_a_bom_and_crlf_are_accepted(runtime: Runtime) -> None:
     text = "\ufeff" + rights_csv(ALICE, BOB).replace("\n", "\r\n")
     assert run(runtime, text).created == 2
+
+
+def test_columns_a_later_version_adds_are_ignored(runtime: Runtime) -> None:
+    lines = [HEADER + ",email"] + [p.csv() + ",x@example.invalid" for p in (ALICE, BOB)]
+    assert run(runtime, "\n".join(lines) + "\n").created == 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        (",1,Zorglub", ",\u00b2,Zorglub", "rang de naissance"),
+        ("123456789,", "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669,", "AMC"),
+        (",75011,", ",\u0667\u0665\u0660\u0661\u0661,", "code postal"),
+    ],
+)
+def test_non_ascii_digits_are_bad_lines_not_crashes(
+    runtime: Runtime, old: str, new: str, reason: str
+) -> None:
+    text = "\n".join([HEADER, ALICE.csv().replace(old, new, 1)]) + "\n"
+    errors = rejected(runtime, text)
+    assert len(errors) == 1 and errors[0][0] == 2 and reason in errors[0][1]
+
+
+def test_one_person_with_two_names_in_a_file_is_refused(runtime: Runtime) -> None:
+    renamed = replace(ALICE, start=date(2020, 1, 1), end=date(2023, 12, 31), last_name="Autre")
+    errors = rejected(runtime, rights_csv(ALICE, renamed))
+    assert errors == [(3, "identité (nom, prénom ou code postal) différente de la ligne 2")]

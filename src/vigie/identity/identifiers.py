@@ -20,19 +20,19 @@ class Profession(StrEnum):
     hospital = "hospital"
 
 
-POSTCODE_RE = re.compile(r"^(?:0[1-9]|[1-8]\d|9[0-8])\d{3}$")
+POSTCODE_RE = re.compile(r"(?:0[1-9]|[1-8][0-9]|9[0-8])[0-9]{3}")
 
 
 def is_valid_rpps(value: str) -> bool:
-    return len(value) == 11 and value.isdigit() and luhn.is_valid(value)
+    return len(value) == 11 and value.isascii() and value.isdigit() and luhn.is_valid(value)
 
 
 def is_valid_finess(value: str) -> bool:
-    return len(value) == 9 and value.isdigit() and luhn.is_valid(value)
+    return len(value) == 9 and value.isascii() and value.isdigit() and luhn.is_valid(value)
 
 
 def is_valid_postcode(value: str) -> bool:
-    return bool(POSTCODE_RE.match(value))
+    return bool(POSTCODE_RE.fullmatch(value))
 
 
 def with_luhn_key(digits: str) -> str:

@@ -12,7 +12,7 @@ from stdnum.fr import nir as stdnum_nir
 
 # 13 digits (2A/2B for Corsica births) and a 2-digit key; ASCII digits only, as stdnum requires.
 NIR_RE = re.compile(r"[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{8}")
-AMC_RE = re.compile(r"^\d{9}$")
+AMC_RE = re.compile(r"^[0-9]{9}$")
 MEMBER_RE = re.compile(r"^[A-Za-z0-9-]{1,30}$")
 
 
@@ -34,13 +34,13 @@ def canonical_nir(value: str) -> str:
 
 def canonical_amc(value: str) -> str:
     value = value.strip()
-    if not AMC_RE.match(value):
+    if not AMC_RE.fullmatch(value):
         raise IdentifierError("numéro AMC invalide (9 chiffres attendus)")
     return value
 
 
 def canonical_member(value: str) -> str:
     value = value.strip().upper()
-    if not MEMBER_RE.match(value):
+    if not MEMBER_RE.fullmatch(value):
         raise IdentifierError("numéro d'adhérent invalide (1 à 30 lettres, chiffres ou tirets)")
     return value

@@ -45,6 +45,9 @@ class _Person:
     pii: bytes = b""
     checked: bool = False
     periods: dict[date, _Period] = field(default_factory=dict)
+    # The identity the file gave first (a hash: a million people stay small), and its line.
+    seen: int = 0
+    seen_line: int = 0
 
 
 def import_rights(
@@ -98,7 +101,7 @@ class _Import:
         self.changed_rights: list[dict[str, object]] = []
         self.changed_people: list[dict[str, object]] = []
         self.touched: list[_Person] = []
-        self.duplicates: list[LineError] = []
+        self.line_conflicts: list[LineError] = []
         self.sink: RowSink | None = None
 
     def __enter__(self) -> _Import:
@@ -113,9 +116,17 @@ class _Import:
         if row.person.amc not in self.amcs:
             self._load_known(row.person.amc)
         person = self._person(row, writing)
+        if person.seen_line and person.seen != hash(row.person):
+            reason = (
+                f"identité (nom, prénom ou code postal) différente de la ligne {person.seen_line}"
+            )
+            self.line_conflicts.append(LineError(row.line, reason))
+            return
+        if not person.seen_line:
+            person.seen, person.seen_line = hash(row.person), row.line
         period = person.periods.get(row.start)
         if period is not None and period.line is not None:
-            self.duplicates.append(LineError(row.line, f"doublon de la ligne {period.line}"))
+            self.line_conflicts.append(LineError(row.line, f"doublon de la ligne {period.line}"))
             return
         if period is None:
             person.periods[row.start] = _Period(None, row.plan_id, row.end, row.line)
@@ -186,7 +197,7 @@ class _Import:
 
     def conflicts(self) -> list[LineError]:
         """Duplicates, and periods of one beneficiary that would overlap after the import."""
-        errors = list(self.duplicates)
+        errors = list(self.line_conflicts)
         for person in self.touched:
             periods = sorted(person.periods.items(), key=lambda item: item[0])
             for (_, before), (start, after) in itertools.pairwise(periods):

@@ -1,5 +1,6 @@
 """Reading and checking a v1 rights file (CSV) before anything is written.
 
+Columns may come in any order, and columns a later version adds are ignored.
 Invariant: every line comes out either as a fully checked row or as an error with its number
 and reason; reasons never quote a value from the file. Conflicts between lines (duplicates,
 overlapping periods) are the importer's to find, since they involve stored rights too.
@@ -32,6 +33,7 @@ V1_COLUMNS = (
     "start",
     "end",
 )
+RANK_RE = re.compile(r"[1-9]")
 NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 MAX_ERRORS = 1000
 PROGRESS_EVERY = 10_000
@@ -84,15 +86,28 @@ class RightsReader:
         try:
             for raw in reader:
                 number = reader.line_num
-                try:
-                    yield _row(raw, number, positions, self._plans, self._keyring, self._today)
-                except BadLine as exc:
-                    self.error(number, str(exc))
+                row = self._checked(raw, number, positions, len(header))
+                if row is not None:
+                    yield row
                 if self._progress and number % PROGRESS_EVERY == 0:
                     self._progress(number - 1)
         except csv.Error as exc:
             self.error(reader.line_num, f"CSV mal formé ({exc})")
         self.lines_read = max(0, reader.line_num - 1)
+
+    def _checked(
+        self, raw: list[str], number: int, positions: tuple[int, ...], width: int
+    ) -> RightRow | None:
+        if len(raw) != width:
+            self.error(number, f"{len(raw)} colonnes au lieu de {width}")
+            return None
+        try:
+            return _row(raw, number, positions, self._plans, self._keyring, self._today)
+        except BadLine as exc:
+            self.error(number, str(exc))
+        except (ValueError, UnicodeError):  # whatever a check did not foresee: still this line's
+            self.error(number, "ligne illisible")
+        return None
 
     def error(self, line: int, reason: str) -> None:
         if len(self.errors) < MAX_ERRORS:
@@ -118,8 +133,6 @@ def _row(
     keyring: Keyring,
     today: date,
 ) -> RightRow:
-    if len(raw) != len(positions):
-        raise BadLine(f"{len(raw)} colonnes au lieu de {len(positions)}")
     amc_s, member_s, nir_s, birth_s, rank_s, last, first, postcode, plan, start_s, end_s = [
         raw[i].strip() for i in positions
     ]
@@ -166,6 +179,6 @@ def _date(value: str, column: str) -> date:
 
 
 def _rank(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 9:
+    if not RANK_RE.fullmatch(value):
         raise BadLine("rang de naissance invalide (1 à 9)")
     return int(value)
