@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import uuid
 from collections.abc import AsyncIterator
@@ -88,6 +89,20 @@ def _replay(body: bytes) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive
+
+
+class Quiet:
+    """The outermost layer: Starlette re-raises an unexpected error after its 500 has gone out,
+    and uvicorn would then log the traceback and the message, which may quote personal data.
+    The error handler has already logged the exception's type; nothing more is said."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Answered (500) and logged (type only) already.
+        with contextlib.suppress(Exception):
+            await self.app(scope, receive, send)
 
 
 async def _reject(scope: Scope, send: Send, request_id: str, status: int) -> None:

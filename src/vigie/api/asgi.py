@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
-from vigie.api.app import create_app
+from vigie.api.app import Quiet, create_app
 from vigie.config import Settings
 from vigie.runtime import open_runtime
 
@@ -12,7 +12,7 @@ from vigie.runtime import open_runtime
 SERVER_WAIT_SECONDS = 2.0
 
 
-def build() -> FastAPI:
+def build() -> ASGIApp:
     settings = Settings()
     runtime = open_runtime(settings, pool_size=settings.db_pool, wait_seconds=SERVER_WAIT_SECONDS)
-    return create_app(runtime)
+    return Quiet(create_app(runtime))

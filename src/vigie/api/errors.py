@@ -84,6 +84,8 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     details = []
     for error in errors:
         loc = [p for p in error.get("loc", ()) if p != "body"]
+        if error.get("type") == "extra_forbidden" and loc:
+            loc[-1] = "(champ inconnu)"  # the caller's own key: it could be anything, a NIR too
         message = str(error.get("msg", "valeur invalide")).removeprefix("Value error, ")
         details.append({"loc": loc, "msg": message, "type": error.get("type", "")})
     return details

@@ -14,7 +14,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from vigie.eligibility.categories import Category, LensClass
 from vigie.rights.identifiers import canonical_amc, canonical_member, canonical_nir
 
-Money = Annotated[Decimal, Field(ge=0, le=100_000, decimal_places=2)]
+# copy_abs turns a "-0" that passed ge=0 into 0, so no answer ever shows "-0.00".
+Money = Annotated[
+    Decimal, Field(ge=0, le=100_000, decimal_places=2), AfterValidator(Decimal.copy_abs)
+]
 Rate = Annotated[Decimal, Field(ge=0, le=1, decimal_places=4)]
 
 
