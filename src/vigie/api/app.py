@@ -162,11 +162,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(fhir_router)
 
     @app.get("/health", tags=["health"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(authenticate)])
-    def openapi() -> JSONResponse:
+    async def openapi() -> JSONResponse:
         return JSONResponse(_schema(app))
 
     app.add_middleware(Envelope)

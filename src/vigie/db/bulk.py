@@ -21,31 +21,12 @@ def copy_rows(
     rows: Sequence[Sequence[Any]],
     progress: Phase | None = None,
 ) -> None:
+    """Write ``rows`` through a ``row_sink``, reporting progress every BATCH rows."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        _pg_copy(conn, table_name, columns, rows, progress)
-        return
-    statement = insert(table(table_name, *(column(c) for c in columns)))
-    for start in range(0, len(rows), BATCH):
-        batch = rows[start : start + BATCH]
-        conn.execute(statement, [dict(zip(columns, row, strict=True)) for row in batch])
-        if progress:
-            progress(f"write:{table_name}", start + len(batch))
-
-
-def _pg_copy(
-    conn: Connection,
-    table_name: str,
-    columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    progress: Phase | None,
-) -> None:
-    names = ", ".join(f'"{c}"' for c in columns)
-    raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy:
+    with row_sink(conn, table_name, columns) as sink:
         for done, row in enumerate(rows, 1):
-            copy.write_row(row)
+            sink.write(row)
             if progress and done % BATCH == 0:
                 progress(f"write:{table_name}", done)
     if progress:
