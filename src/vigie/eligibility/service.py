@@ -6,6 +6,7 @@ writes nothing; an agreement and what it consumes are written in the caller's tr
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -47,7 +48,8 @@ class PlanCache:
         key = (plan_id, version)
         terms = self._terms.get(key)
         if terms is None:
-            terms = self._terms[key] = terms_of(responsable, table)
+            parsed = json.loads(table) if isinstance(table, str) else table  # SQLite: JSON text
+            terms = self._terms[key] = terms_of(responsable, parsed)
         return terms
 
 

@@ -6,7 +6,6 @@ the beneficiary's own agreement lines not cancelled.
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from typing import Any
 
@@ -47,15 +46,14 @@ NEW_LINE = Sql(
 
 def coverage_row(
     conn: Connection, indexes: list[bytes], care_date: date, *, lock: bool
-) -> tuple[int, int, Any, bool, dict[str, Any]] | None:
-    """(beneficiary id, plan id, plan version, responsable, guarantees) or None."""
+) -> tuple[int, int, Any, bool, Any] | None:
+    """(beneficiary id, plan id, plan version, responsable, guarantees) or None; guarantees are
+    JSON text on SQLite, parsed only when the plan cache misses."""
     params = {"index_a": indexes[0], "index_b": indexes[-1], "day": day(conn, care_date)}
     rows = fetch(conn, COVERAGE_LOCKED if lock else COVERAGE, params)
     if not rows:
         return None
     bid, plan_id, version, responsable, guarantees = rows[0]
-    if isinstance(guarantees, str):  # SQLite hands JSON back as text
-        guarantees = json.loads(guarantees)
     return bid, plan_id, version, bool(responsable), guarantees
 
 
