@@ -663,7 +663,7 @@ def test_operation_outcome_is_valid() -> None:
     parsed = OperationOutcome.model_validate(resource)
     issue = parsed.issue[0]
     assert (issue.severity, issue.code) == ("error", "invalid")
-    assert issue.details is not None and issue.details.text.startswith("Élément")
+    assert issue.details is not None and (issue.details.text or "").startswith("Élément")
     assert issue.expression == ["Patient.birthDate"]
     assert "Élément".encode() in dumps(resource)
 

@@ -11,7 +11,7 @@ from vigie.runtime import open_runtime
 
 
 def test_threaded_store_calls_give_the_same_answer(settings: Settings) -> None:
-    answers = []
+    answers: list[dict[str, object]] = []
     for threads in (False, True):
         runtime = open_runtime(settings.model_copy(update={"store_threads": threads}), pool_size=2)
         if not answers:

@@ -1061,8 +1061,8 @@ def test_an_equipment_agreed_for_later_blocks_an_earlier_one() -> None:
     aid = Line(Category.audio_2, Decimal("1500.00"), Decimal("400.00"), Decimal("0.60"))
     # Four years before 2027-01-01 is still open; a day later, the period would reach it.
     later = History(next_equipment={"audio": date(2027, 1, 1)})
-    kwargs = {"birth_date": date(1950, 1, 1), "history": later}
-    assert split_lines(plan, [aid], care_date=date(2023, 1, 1), **kwargs)[0].amc > 0  # type: ignore[arg-type]
-    assert (
-        split_lines(plan, [aid], care_date=date(2023, 1, 2), **kwargs)[0].reason == "renewal_period"
-    )  # type: ignore[arg-type]
+    born = date(1950, 1, 1)
+    open_day = split_lines(plan, [aid], care_date=date(2023, 1, 1), birth_date=born, history=later)
+    assert open_day[0].amc > 0
+    blocked = split_lines(plan, [aid], care_date=date(2023, 1, 2), birth_date=born, history=later)
+    assert blocked[0].reason == "renewal_period"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -40,7 +41,7 @@ def test_a_changed_guarantee_updates_the_plan(runtime: Runtime) -> None:
         ).one()
     terms = terms_of(row.responsable, row.guarantees)
     assert terms.guarantees[Category.consultation_gp].pct_br == 250
-    assert terms.guarantees[Category.optics_b] == Guarantee(flat=250, per="equipment")
+    assert terms.guarantees[Category.optics_b] == Guarantee(flat=Decimal(250), per="equipment")
 
 
 def plan(**overrides: Any) -> dict[str, Any]:
