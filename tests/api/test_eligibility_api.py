@@ -21,6 +21,14 @@ from tests.factories import (
 )
 from vigie.runtime import Runtime
 
+GLASSES = {
+    "category": "optics_b",
+    "billed": "600.00",
+    "br": "0.09",
+    "amo_rate": "0.60",
+    "lens_class": "simple",
+}
+
 
 def post(client: TestClient, auth: dict[str, str], body: dict[str, Any]) -> Any:
     return client.post("/v1/eligibility", json=body, headers=auth)
@@ -129,13 +137,7 @@ def test_mode_defaults_to_agree(client: TestClient, auth: dict[str, str]) -> Non
 def test_renewal_period_comes_from_stored_agreements(
     client: TestClient, auth: dict[str, str]
 ) -> None:
-    glasses = {
-        "category": "optics_b",
-        "billed": "600.00",
-        "br": "0.09",
-        "amo_rate": "0.60",
-        "lens_class": "simple",
-    }
+    glasses = GLASSES
     first = post(
         client, auth, request(ALICE, mode="agree", day="2025-01-10", lines=[glasses])
     ).json()
@@ -227,13 +229,7 @@ def test_health_needs_no_token(client: TestClient) -> None:
 def test_a_backdated_request_cannot_open_a_second_equipment(
     client: TestClient, auth: dict[str, str]
 ) -> None:
-    glasses = {
-        "category": "optics_b",
-        "billed": "600.00",
-        "br": "0.09",
-        "amo_rate": "0.60",
-        "lens_class": "simple",
-    }
+    glasses = GLASSES
     first = post(client, auth, request(ALICE, mode="agree", day="2026-06-01", lines=[glasses]))
     assert first.json()["lines"][0]["amc"] == "250.00"
     earlier = post(client, auth, request(ALICE, mode="agree", day="2026-05-01", lines=[glasses]))
