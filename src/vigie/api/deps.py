@@ -13,6 +13,7 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from vigie.eligibility.service import PlanCache
+from vigie.identity.principal import Principal, Role
 from vigie.identity.service import ProfessionalView
 from vigie.identity.tokens import TokenCache, verify_token
 from vigie.runtime import Runtime
@@ -71,5 +72,27 @@ def _verify(runtime: Runtime, token: str) -> ProfessionalView | None:
         return verify_token(conn, token)
 
 
+FORBIDDEN = HTTPException(403, "accès refusé : votre rôle ne permet pas cette action")
+
+
+async def current_principal(request: Request) -> Principal:
+    """The authenticated caller, whatever their role (today: professionals' bearer tokens)."""
+    return Principal.of_professional(await authenticate(request))
+
+
+def require_roles(*roles: Role) -> Callable[[Request], object]:
+    """A dependency admitting only callers holding one of ``roles``; declared on each route."""
+    admitted = frozenset(roles)
+
+    async def dependency(request: Request) -> Principal:
+        principal = await current_principal(request)
+        if principal.role not in admitted:
+            raise FORBIDDEN
+        return principal
+
+    return dependency
+
+
 CurrentProfessional = Annotated[ProfessionalView, Depends(authenticate)]
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 AppServices = Annotated[Services, Depends(get_services)]

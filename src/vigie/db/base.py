@@ -20,6 +20,7 @@ class Base(DeclarativeBase):
 
 def all_metadata() -> MetaData:
     """The metadata with every capability's tables registered (imported for that effect)."""
+    from vigie.audit import models as _audit  # noqa: F401
     from vigie.crypto import models as _crypto  # noqa: F401
     from vigie.eligibility import models as _eligibility  # noqa: F401
     from vigie.identity import models as _identity  # noqa: F401

@@ -19,5 +19,9 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the latest revision; a no-op when it already is."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the schema to the latest revision of every branch; a no-op when it already is.
+
+    Each capability added after the core (identity, audit, guard) keeps its migrations on its own
+    Alembic branch from 0002, so that capabilities evolve without renumbering each other's.
+    """
+    command.upgrade(alembic_config(engine), "heads")

@@ -1,0 +1,34 @@
+"""Who is calling, whatever proved it: a role, a subject, and the tenant the role is bound to.
+
+Every route declares the roles it admits (``vigie.api.deps.require_roles``); nothing else grants
+access. A professional principal carries its ProfessionalView; a mutuelle admin carries the AMC
+numbers it administers; an insured principal carries the blind index that names its own rights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from vigie.identity.service import ProfessionalView
+
+
+class Role(StrEnum):
+    PROFESSIONAL = "professional"
+    MUTUELLE_ADMIN = "mutuelle_admin"
+    SECURITY_OFFICER = "security_officer"
+    DPO = "dpo"
+    INSURED = "insured"
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Role
+    subject: str  # stable account identifier: "rpps:…", "user:…", "insured:…"; never personal data
+    professional: ProfessionalView | None = None
+    amcs: frozenset[str] = field(default_factory=frozenset)
+    insured_index: bytes | None = None  # cardless blind index of the insured person, if insured
+
+    @classmethod
+    def of_professional(cls, view: ProfessionalView) -> Principal:
+        return cls(Role.PROFESSIONAL, f"rpps:{view.rpps}", professional=view)
