@@ -19,7 +19,7 @@ from typing import Any
 from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityRequest
 from vigie.eligibility.service import PlanCache
-from vigie.identity.tokens import verify_token
+from vigie.identity.authentication import Authenticator
 from vigie.runtime import open_runtime
 
 
@@ -27,8 +27,8 @@ def measure(bodies: list[str], token: str, *, requests: int, warmup: int) -> dic
     runtime = open_runtime()
     plans = PlanCache()
     try:
-        with runtime.engine.connect() as conn:
-            caller = verify_token(conn, token)
+        principal = Authenticator(runtime.settings, runtime.engine).bearer(token)
+        caller = principal.professional if principal is not None else None
         if caller is None:
             raise SystemExit("jeton refusé")
 

@@ -10,9 +10,10 @@ from typing import Any
 from stdnum.fr import nir as stdnum_nir
 
 from vigie.db.engine import write_transaction
+from vigie.identity import issuer_keys
 from vigie.identity.identifiers import with_luhn_key
 from vigie.identity.service import add_professional
-from vigie.identity.tokens import issue_token
+from vigie.identity.token_service import issue_access_token
 from vigie.rights.importer import import_rights
 from vigie.rights.plans import apply_plans, parse_plans_file
 from vigie.runtime import Runtime
@@ -121,9 +122,18 @@ OTHER_RPPS = with_luhn_key("1000000001")
 
 
 def professional_token(rt: Runtime, rpps: str = RPPS, profession: str = "pharmacist") -> str:
+    """A registered professional's access token from the development identity provider."""
+    keys = issuer_keys.load_or_create(rt.settings.issuer_keys_path())
     with write_transaction(rt.engine) as conn:
-        view = add_professional(conn, rpps=rpps, profession=profession, postcode="75011")
-        return issue_token(conn, view.id, ttl=timedelta(days=1))
+        add_professional(conn, rpps=rpps, profession=profession, postcode="75011")
+        return issue_access_token(
+            conn,
+            keys,
+            rt.settings,
+            subject=f"rpps:{rpps}",
+            claims={"rpps": rpps, "profession": profession},
+            ttl=timedelta(days=1),
+        )
 
 
 def request(

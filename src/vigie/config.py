@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,7 +24,51 @@ class Settings(BaseSettings):
     db_pool: int = 8
     # Run store calls in worker threads rather than on the event loop (see api.deps.Services).
     store_threads: bool = False
-    # Bearer tokens (provisional, see identity.tokens) live this long.
-    token_ttl_hours: int = 24 * 30
-    # How long a verified token stays cached in a server process; bounds the delay of a revocation.
+    # How often a server process reloads the list of revoked tokens: bounds a revocation's delay.
     token_cache_seconds: float = 5.0
+
+    # --- Identity (see docs/notes/identity.md) ---------------------------------------------------
+    # Where this deployment is reached; Vigie's own token service names itself by it (``iss``).
+    public_url: str = "http://127.0.0.1:8000"
+    # The audience every accepted access token must name.
+    oidc_audience: str = "vigie"
+    # An outside OIDC issuer (Pro Santé Connect style) trusted for professionals; empty: none.
+    oidc_issuer: str = ""
+    oidc_jwks_url: str = ""
+    oidc_authorization_url: str = ""
+    oidc_token_url: str = ""
+    oidc_client_id: str = ""
+    oidc_algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256", "Ed25519")
+    oidc_leeway_seconds: int = 30
+    # JWKS kept this long; an unknown ``kid`` refetches it, at most once per interval below.
+    oidc_jwks_max_age_seconds: int = 3600
+    oidc_jwks_refetch_seconds: float = 30.0
+    # Built-in development identity provider: interactive sign-in with no real proof of identity.
+    dev_idp: bool = True
+    # The token service's signing keys (Ed25519), in a file outside the database.
+    # Default: beside the key file, ``<keys stem>-issuer.json``.
+    issuer_keys: Path | None = None
+    # Access tokens issued by Vigie's token service (clients, development sign-in) live this long.
+    access_token_minutes: int = 10
+    # Portal sessions.
+    cookie_secure: bool = True
+    session_idle_minutes: int = 15
+    session_absolute_hours: int = 8
+    step_up_minutes: int = 10
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Settings:
+        if self.environment == "production":
+            if self.dev_idp:
+                raise ValueError(
+                    "VIGIE_DEV_IDP doit être désactivé en production (fournisseur de développement)"
+                )
+            if not self.cookie_secure:
+                raise ValueError("VIGIE_COOKIE_SECURE est obligatoire en production")
+        return self
+
+    def issuer_keys_path(self) -> Path:
+        return self.issuer_keys or self.keys.with_name(f"{self.keys.stem}-issuer.json")
+
+    def local_issuer(self) -> str:
+        return self.public_url.rstrip("/")

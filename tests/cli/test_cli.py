@@ -49,7 +49,8 @@ def test_imports_then_token_then_revoke(cli: CliRunner, tmp_path: Path) -> None:
     assert added.exit_code == 0, added.output
     issued = cli.invoke(app, ["token", "issue", "--rpps", RPPS])
     assert issued.exit_code == 0
-    assert issued.stdout.strip().startswith("vg_") and len(issued.stdout.strip().split()) == 1
+    token = issued.stdout.strip()
+    assert len(token.split()) == 1 and token.count(".") == 2  # a compact JWT, alone
     assert "1 jeton(s) révoqué(s)" in cli.invoke(app, ["token", "revoke", "--rpps", RPPS]).output
 
 

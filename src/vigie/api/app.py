@@ -18,12 +18,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigie import __version__
 from vigie.api import errors
+from vigie.api.admin_routes import router as admin_router
 from vigie.api.deps import Services, authenticate
 from vigie.api.eligibility_routes import router as eligibility_router
 from vigie.api.fhir_routes import router as fhir_router
+from vigie.api.oidc_routes import router as oidc_router
 from vigie.db.engine import checkpoint_in_background
-from vigie.identity.tokens import TokenCache
+from vigie.identity.authentication import Authenticator
 from vigie.runtime import Runtime
+from vigie.web.routes import router as portal_router
 
 MAX_BODY = 64 * 1024
 
@@ -154,12 +157,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.services = Services(
         runtime,
-        tokens=TokenCache(runtime.settings.token_cache_seconds),
+        auth=Authenticator(runtime.settings, runtime.engine),
         inline=not runtime.settings.store_threads,
     )
     errors.install(app)
     app.include_router(eligibility_router)
     app.include_router(fhir_router)
+    app.include_router(oidc_router)
+    app.include_router(admin_router)
+    app.include_router(portal_router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -5,6 +5,7 @@ Dependencies are async so that FastAPI does not send each one through the thread
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
@@ -13,9 +14,10 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from vigie.eligibility.service import PlanCache
+from vigie.identity.authentication import Authenticator
 from vigie.identity.principal import Principal, Role
 from vigie.identity.service import ProfessionalView
-from vigie.identity.tokens import TokenCache, verify_token
+from vigie.identity.sessions import COOKIE
 from vigie.runtime import Runtime
 
 T = TypeVar("T")
@@ -30,8 +32,8 @@ class Services:
     """What routes use, built once per application."""
 
     runtime: Runtime
+    auth: Authenticator
     plans: PlanCache = field(default_factory=PlanCache)
-    tokens: TokenCache = field(default_factory=lambda: TokenCache(5.0))
 
     # Store calls run on the event loop: each worker process answers one request at a time,
     # like a classic synchronous worker, and capacity grows with ``--workers``. Measured on both
@@ -51,33 +53,63 @@ async def get_services(request: Request) -> Services:
     return services
 
 
-async def authenticate(request: Request) -> ProfessionalView:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise UNAUTHENTICATED
-    token = token.strip()
+async def current_principal(request: Request) -> Principal:
+    """The authenticated caller, whatever their role: a bearer JWT in ``Authorization`` (never
+    falling back to a cookie when the header is there), else an active portal session, whose
+    state-changing requests must carry its CSRF token (``X-CSRF-Token`` or a ``csrf`` field)."""
     services: Services = request.app.state.services
-    caller = services.tokens.get(token)
-    if caller is None:
-        caller = await services.call(_verify, services.runtime, token)
-        if caller is None:
+    auth = services.auth
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise UNAUTHENTICATED
-        services.tokens.put(token, caller)
-    return caller
+        principal = auth.cached(token)
+        if principal is None:
+            principal = await services.call(auth.bearer, token)
+            if principal is None:
+                raise UNAUTHENTICATED
+        return principal
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        raise UNAUTHENTICATED
+    found = await services.call(auth.session, cookie)
+    if found is None:
+        raise UNAUTHENTICATED
+    principal, session = found
+    request.state.session = session
+    if request.method not in SAFE_METHODS and not await csrf_matches(request, session.csrf):
+        raise CSRF_REFUSED
+    return principal
 
 
-def _verify(runtime: Runtime, token: str) -> ProfessionalView | None:
-    with runtime.engine.connect() as conn:
-        return verify_token(conn, token)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_REFUSED = HTTPException(403, "jeton anti-CSRF absent ou invalide")
+
+
+async def csrf_matches(request: Request, expected: str) -> bool:
+    sent = request.headers.get("x-csrf-token")
+    content_type = request.headers.get("content-type", "")
+    if sent is None and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await request.form()).get("csrf")
+        sent = value if isinstance(value, str) else None
+    return bool(sent) and hmac.compare_digest(str(sent), expected)
 
 
 FORBIDDEN = HTTPException(403, "accès refusé : votre rôle ne permet pas cette action")
 
 
-async def current_principal(request: Request) -> Principal:
-    """The authenticated caller, whatever their role (today: professionals' bearer tokens)."""
-    return Principal.of_professional(await authenticate(request))
+async def authenticate(request: Request) -> ProfessionalView:
+    """A professional caller whose credentials allow eligibility requests."""
+    principal = await current_principal(request)
+    if principal.professional is None or principal.role != Role.PROFESSIONAL:
+        raise FORBIDDEN
+    if principal.scopes is not None and "eligibility" not in principal.scopes:
+        raise FORBIDDEN
+    return principal.professional
 
 
 def require_roles(*roles: Role) -> Callable[[Request], object]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from vigie.config import Settings
@@ -22,7 +23,10 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 @contextmanager
 def runtime(pool_size: int = 2) -> Iterator[Runtime]:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise fail(_first_error(exc)) from exc
     try:
         rt = open_runtime(settings, pool_size=pool_size)
     except KeyFileError as exc:
@@ -31,3 +35,9 @@ def runtime(pool_size: int = 2) -> Iterator[Runtime]:
         yield rt
     finally:
         rt.engine.dispose()
+
+
+def _first_error(exc: ValidationError) -> str:
+    """The settings' own message (ours are French), without the input values."""
+    errors = exc.errors(include_input=False, include_url=False)
+    return str(errors[0]["msg"]).removeprefix("Value error, ") if errors else "réglages invalides"

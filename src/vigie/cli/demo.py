@@ -1,4 +1,5 @@
-"""vigie demo-request: a ready-to-run example request against the demo data (synthetic people)."""
+"""vigie demo-request: a ready-to-run example request against the demo data (synthetic people),
+and how to sign in to the portal as each role (demo accounts, development identity provider)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import typer
 
 from vigie.cli.common import console, fail, runtime
 from vigie.db.engine import write_transaction
-from vigie.identity.service import find_professional
-from vigie.identity.tokens import issue_token
+from vigie.identity import dev_idp, issuer_keys
+from vigie.identity.token_service import issue_access_token
+from vigie.identity.users import demo_account
+
+DEMO_DOMAIN = "demo.vigie.invalid"
 
 
 def demo_request(
@@ -24,11 +28,30 @@ def demo_request(
     today = date.today()
     person = _open_right(seed_dir / "rights.csv", today)
     rpps = _first_professional(seed_dir / "professionals.csv", "pharmacist")
-    with runtime() as rt, write_transaction(rt.engine) as conn:
-        view = find_professional(conn, rpps)
-        if view is None:
-            raise fail("professionnel de démonstration introuvable : relancez 'vigie seed'")
-        token = issue_token(conn, view.id, ttl=timedelta(days=7))
+    with runtime() as rt:
+        if rt.settings.environment == "production" or not rt.settings.dev_idp:
+            raise fail(
+                "démonstration impossible : fournisseur d'identité de développement désactivé"
+            )
+        keys = issuer_keys.load_or_create(rt.settings.issuer_keys_path())
+        with write_transaction(rt.engine) as conn:
+            try:
+                subject, claims = dev_idp.professional_claims(conn, rpps)
+            except dev_idp.DevSignInError as exc:
+                raise fail(
+                    "professionnel de démonstration introuvable : relancez 'vigie seed'"
+                ) from exc
+            token = issue_access_token(
+                conn, keys, rt.settings, subject=subject, claims=claims, ttl=timedelta(hours=12)
+            )
+            accounts = {
+                role: (email, *demo_account(conn, keys, email=email, role=role, amcs=amcs))
+                for role, email, amcs in (
+                    ("mutuelle_admin", f"mutuelle@{DEMO_DOMAIN}", [person["amc"]]),
+                    ("security_officer", f"securite@{DEMO_DOMAIN}", None),
+                    ("dpo", f"dpo@{DEMO_DOMAIN}", None),
+                )
+            }
     body = {
         "card": {"amc": person["amc"], "member": person["member"]},
         "patient": {
@@ -50,7 +73,8 @@ def demo_request(
     }
     console.print("\n[bold]Vigie démo[/bold] : données entièrement synthétiques.")
     console.print(
-        f"Jeton de démonstration (pharmacien {rpps}, 7 jours) :\n{token}\n", highlight=False
+        f"Jeton de démonstration (pharmacien {rpps}, JWT valable 12 h) :\n{token}\n",
+        highlight=False,
     )
     bearer = shlex.quote("Authorization: Bearer " + token)
     command = (
@@ -61,6 +85,29 @@ def demo_request(
     typer.echo(command)
     console.print(
         "\nRéponse attendue : eligible true, et la part AMO / AMC / patient de la ligne.\n"
+    )
+    _print_sign_in(base_url, rpps, person, accounts)
+
+
+def _print_sign_in(
+    base_url: str,
+    rpps: str,
+    person: dict[str, str],
+    accounts: dict[str, tuple[str, str, str]],
+) -> None:
+    console.print("[bold]Portail[/bold] (démonstration seulement : secrets affichés ici) :")
+    console.print(f"  {base_url}/auth/login", highlight=False)
+    for role, (email, password, secret) in accounts.items():
+        console.print(
+            f"  {role} : {email} / mot de passe {password} / secret TOTP {secret}\n"
+            f"    code du moment : python -c \"import pyotp; print(pyotp.TOTP('{secret}').now())\"",
+            highlight=False,
+        )
+    console.print(
+        f"  professionnel : {base_url}/auth/oidc/start, onglet professionnel, RPPS {rpps}\n"
+        f"  assuré : {base_url}/auth/oidc/start, onglet assuré, NIR {person['nir']}, "
+        f"né(e) le {person['birth_date']}, rang {person['birth_rank']}\n",
+        highlight=False,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from vigie.cli import imports, keys, professionals
+from vigie.cli import clients, imports, keys, professionals, users
 from vigie.cli.demo import demo_request
 from vigie.cli.seed import seed
 from vigie.cli.serve import serve
@@ -18,6 +18,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(imports.app, name="import")
 app.add_typer(professionals.professional_app, name="professional")
 app.add_typer(professionals.token_app, name="token")
+app.add_typer(clients.app, name="client")
+app.add_typer(users.app, name="user")
 app.command("seed")(seed)
 app.command("serve")(serve)
 app.command("demo-request")(demo_request)

@@ -1,18 +1,20 @@
-"""vigie professional / vigie token: register professionals and issue provisional tokens."""
+"""vigie professional / vigie token: register professionals; short-lived access tokens from the
+development identity provider (for scripts and tests), and their revocation."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import typer
 
 from vigie.cli.common import console, fail, runtime
 from vigie.db.engine import write_transaction
-from vigie.identity.service import RegistrationError, add_professional, find_professional
-from vigie.identity.tokens import issue_token, revoke_tokens
+from vigie.identity import dev_idp, issuer_keys
+from vigie.identity.service import RegistrationError, add_professional
+from vigie.identity.token_service import issue_access_token, revoke_jti, revoke_subject
 
 professional_app = typer.Typer(help="Professionnels de santé.", no_args_is_help=True)
-token_app = typer.Typer(help="Jetons d'accès (provisoires).", no_args_is_help=True)
+token_app = typer.Typer(help="Jetons d'accès (JWT courts).", no_args_is_help=True)
 
 
 @professional_app.command("add")
@@ -43,23 +45,53 @@ def add(
 @token_app.command("issue")
 def issue(
     rpps: str = typer.Option(..., help="RPPS du professionnel."),
-    days: int = typer.Option(30, min=1, max=365, help="Durée de validité en jours."),
+    minutes: int = typer.Option(60, min=1, max=720, help="Durée de validité en minutes."),
 ) -> None:
-    """Print a new bearer token, alone on standard output."""
-    with runtime() as rt, write_transaction(rt.engine) as conn:
-        view = find_professional(conn, rpps)
-        if view is None:
-            raise fail("professionnel inconnu")
-        token = issue_token(conn, view.id, ttl=timedelta(days=days))
+    """Print an access token (JWT of the development identity provider), alone on stdout."""
+    with runtime() as rt:
+        if rt.settings.environment == "production" or not rt.settings.dev_idp:
+            raise fail("refusé : le fournisseur d'identité de développement est désactivé")
+        keys = issuer_keys.load_or_create(rt.settings.issuer_keys_path())
+        try:
+            with write_transaction(rt.engine) as conn:
+                subject, claims = dev_idp.professional_claims(conn, rpps)
+                token = issue_access_token(
+                    conn,
+                    keys,
+                    rt.settings,
+                    subject=subject,
+                    claims=claims,
+                    ttl=timedelta(minutes=minutes),
+                )
+        except dev_idp.DevSignInError as exc:
+            raise fail(str(exc)) from exc
     typer.echo(token)
 
 
 @token_app.command("revoke")
-def revoke(rpps: str = typer.Option(..., help="RPPS du professionnel.")) -> None:
-    """Revoke every token of a professional."""
+def revoke(
+    rpps: str | None = typer.Option(None, help="Révoquer tous les jetons de ce professionnel."),
+    jti: str | None = typer.Option(None, help="Révoquer un jeton par son identifiant (jti)."),
+    hours: int = typer.Option(24, min=1, help="Pour --jti : durée de conservation de la marque."),
+) -> None:
+    """Revoke tokens; servers refuse them within VIGIE_TOKEN_CACHE_SECONDS."""
+    if (rpps is None) == (jti is None):
+        raise fail("donnez --rpps ou --jti")
     with runtime() as rt, write_transaction(rt.engine) as conn:
-        view = find_professional(conn, rpps)
-        if view is None:
-            raise fail("professionnel inconnu")
-        count = revoke_tokens(conn, view.id)
+        if rpps is not None:
+            count = revoke_subject(conn, f"rpps:{rpps}")
+        else:
+            assert jti is not None
+            revoke_jti(conn, jti, expires_at=datetime.now(UTC) + timedelta(hours=hours))
+            count = 1
     console.print(f"{count} jeton(s) révoqué(s)")
+
+
+@token_app.command("rotate-signing-key")
+def rotate_signing_key() -> None:
+    """New signing key for Vigie's token service; the previous ones still verify."""
+    with runtime() as rt:
+        path = rt.settings.issuer_keys_path()
+        issuer_keys.load_or_create(path)
+        keys = issuer_keys.rotate(path)
+    console.print(f"nouvelle clé de signature : {keys.active.kid}", highlight=False)

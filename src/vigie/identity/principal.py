@@ -8,6 +8,7 @@ numbers it administers; an insured principal carries the blind index that names 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from vigie.identity.service import ProfessionalView
@@ -28,6 +29,12 @@ class Principal:
     professional: ProfessionalView | None = None
     amcs: frozenset[str] = field(default_factory=frozenset)
     insured_index: bytes | None = None  # cardless blind index of the insured person, if insured
+    # What a client's access token allows ("eligibility", ...); None: an interactive user.
+    scopes: frozenset[str] | None = None
+    # When this portal session last re-proved its second factor (POST /auth/step-up); None for
+    # bearer tokens and sessions without a step-up. The access guard reads it.
+    step_up_at: datetime | None = None
+    via: str = "bearer"  # "bearer" (Authorization header) or "session" (portal cookie)
 
     @classmethod
     def of_professional(cls, view: ProfessionalView) -> Principal:
