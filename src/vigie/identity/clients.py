@@ -180,8 +180,13 @@ def _spend(conn: Connection, key: str, expires: datetime) -> None:
     """Record a single-use proof; a second use is refused as a replay."""
     values = {"key": key[:300], "expires_at": expires}
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(UsedAssertion).values(**values).on_conflict_do_nothing()
-    if conn.execute(statement).rowcount != 1:
+    statement = (
+        dialect.insert(UsedAssertion)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(UsedAssertion.key)
+    )
+    if conn.execute(statement).first() is None:
         raise ClientError("invalid_client", "assertion déjà utilisée (rejeu refusé)")
 
 
