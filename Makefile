@@ -8,6 +8,9 @@ DEMO_INSURED ?= 100000
 DEMO_PROFESSIONALS ?= 2000
 export VIGIE_KEYS ?= var/keys.json
 export VIGIE_DATABASE_URL ?= sqlite:///var/vigie.db
+# The portal's browser test drives Debian's Chromium; installed here when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint types unit bench clean
 
@@ -32,7 +35,13 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "Chromium manquant ($(CHROMIUM)) et pas d'apt-get : installez-le"; exit 1; }
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+		|| { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+	@test -x $(CHROMIUM) || { echo "Chromium absent de $(CHROMIUM) après installation"; exit 1; }
+
+unit: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 test: lint types unit

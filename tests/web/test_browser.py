@@ -1,0 +1,90 @@
+"""A real browser (Chromium, headless, driven by Playwright) signs in to the portal with a
+password and a TOTP code: first sign-in with enrolment, then an ordinary one."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+import uvicorn
+from playwright.sync_api import Page, sync_playwright
+
+from tests.web.conftest import PASSWORD, add_staff
+from vigie.api.app import create_app
+from vigie.config import Settings
+from vigie.crypto import keyfile
+from vigie.runtime import Runtime, open_runtime
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+EMAIL = "admin@mutuelle.example"
+
+
+@pytest.fixture
+def served(tmp_path: Path, sqlite_store: str) -> Iterator[tuple[str, Runtime]]:
+    """The application under uvicorn on a free port, plain HTTP (cookies not Secure: demo)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    keys = tmp_path / "keys.json"
+    keyfile.save(keyfile.generate(), keys)
+    base = f"http://127.0.0.1:{port}"
+    settings = Settings(database_url=sqlite_store, keys=keys, public_url=base, cookie_secure=False)
+    runtime = open_runtime(settings, pool_size=2)
+    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="error")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield base, runtime
+    server.should_exit = True
+    thread.join(10)
+    runtime.engine.dispose()
+
+
+def _password(page: Page, base: str) -> None:
+    page.goto(f"{base}/auth/login")
+    page.fill("#email", EMAIL)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_sign_in_with_password_and_totp_in_chromium(served: tuple[str, Runtime]) -> None:
+    assert CHROMIUM.exists(), (
+        "Chromium manquant : 'make test' l'installe (apt-get install chromium)"
+    )
+    base, runtime = served
+    add_staff(runtime, EMAIL, "mutuelle_admin", ["123456789"])
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page()
+            _password(page, base)
+            page.wait_for_url(f"{base}/auth/enrol")
+            secret = page.inner_text("#secret").strip()
+            page.fill("#code", pyotp.TOTP(secret).now())
+            page.click("button[type=submit]")
+            assert page.locator("#recovery-codes li").count() == 10
+            page.click("text=Continuer vers l'accueil")
+            assert "administrateur de mutuelle" in page.inner_text("#who")
+            page.click("#logout")
+            page.wait_for_url(f"{base}/auth/login")
+            assert page.goto(f"{base}/portal").status == 401  # type: ignore[union-attr]
+
+            _password(page, base)
+            page.wait_for_url(f"{base}/auth/second-factor")
+            page.fill("#code", pyotp.TOTP(secret).at(time.time() + 30))  # a fresh time step
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base}/portal")
+            assert "administrateur de mutuelle" in page.inner_text("#who")
+            assert "123456789" in page.content()
+        finally:
+            browser.close()
