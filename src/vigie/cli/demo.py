@@ -102,12 +102,14 @@ def _print_sign_in(
             f"  {role} : {email} / mot de passe {password} / secret TOTP {secret}\n"
             f"    code du moment : python -c \"import pyotp; print(pyotp.TOTP('{secret}').now())\"",
             highlight=False,
+            soft_wrap=True,  # no line breaks inside what is meant to be copied
         )
     console.print(
         f"  professionnel : {base_url}/auth/oidc/start, onglet professionnel, RPPS {rpps}\n"
         f"  assuré : {base_url}/auth/oidc/start, onglet assuré, NIR {person['nir']}, "
         f"né(e) le {person['birth_date']}, rang {person['birth_rank']}\n",
         highlight=False,
+        soft_wrap=True,
     )
 
 
