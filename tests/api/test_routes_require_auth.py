@@ -57,6 +57,8 @@ PENDING = {
     ("/auth/second-factor", "POST"),
     ("/auth/enrol", "GET"),
     ("/auth/enrol", "POST"),
+    ("/auth/webauthn/authenticate/options", "POST"),
+    ("/auth/webauthn/authenticate", "POST"),
 }
 KNOWN = (
     PUBLIC
