@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     oidc_authorization_url: str = ""
     oidc_token_url: str = ""
     oidc_client_id: str = ""
+    # The claim of the outside issuer's tokens that names the professional: "rpps", or
+    # "SubjectNameID" for Pro Santé Connect (its national id "8" + RPPS; the 8 is dropped).
+    oidc_rpps_claim: str = "rpps"
     oidc_algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256", "Ed25519")
     oidc_leeway_seconds: int = 30
     # JWKS kept this long; an unknown ``kid`` refetches it, at most once per interval below.

@@ -180,6 +180,23 @@ def test_an_outside_issuer_names_professionals_only(
         assert principal_of(conn, verifier.verify(token)) is None
 
 
+def test_a_pro_sante_connect_style_national_id_names_the_professional(
+    runtime: Runtime, outside_issuer: tuple[str, RSAKey]
+) -> None:
+    url, key = outside_issuer
+    issuer = TrustedIssuer("https://psc.example.invalid", KeyCache(http_jwks(url)), local=False)
+    verifier = TokenVerifier([issuer], audience="vigie", algorithms=["RS256"])
+    professional_token(runtime)
+    payload = claims(runtime, iss="https://psc.example.invalid", rpps=None)
+    payload["SubjectNameID"] = "8" + RPPS
+    verified = verifier.verify(jwt.encode({"alg": "RS256", "kid": key.kid}, payload, key))
+    with runtime.engine.connect() as conn:
+        principal = principal_of(conn, verified, rpps_claim="SubjectNameID")
+        assert principal is not None and principal.professional is not None
+        assert principal.professional.rpps == RPPS
+        assert principal_of(conn, verified) is None  # the default claim name is "rpps"
+
+
 def test_repeated_verification_is_cached(runtime: Runtime) -> None:
     """The eligibility hot path: a token seen before costs microseconds, not a signature check."""
     settings = runtime.settings.model_copy(update={"token_cache_seconds": 5.0})

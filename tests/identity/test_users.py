@@ -13,6 +13,7 @@ from vigie.identity.passwords import PasswordRejected, check_policy
 from vigie.identity.principal import Role
 from vigie.identity.service import RegistrationError
 from vigie.identity.sessions import SessionIdentity
+from vigie.identity.token_service import issue_access_token, purge_expired
 from vigie.runtime import Runtime
 
 PASSWORD = "Correct-Horse-42-battery"
@@ -138,3 +139,16 @@ def test_sessions_idle_and_absolute_timeouts(runtime: Runtime) -> None:
         # A pending (password only) session lives a few minutes.
         token, _ = sessions.create_session(conn, settings, identity, stage="enrol", now=NOW)
         assert sessions.load_session(conn, settings, token, now=NOW + timedelta(minutes=6)) is None
+
+
+def test_purge_removes_only_what_expired(runtime: Runtime) -> None:
+    identity = SessionIdentity(Role.DPO, "user:1")
+    keys = issuer_keys.load_or_create(runtime.settings.issuer_keys_path())
+    with write_transaction(runtime.engine) as conn:
+        sessions.create_session(conn, runtime.settings, identity, stage="active", now=NOW)
+        live, _ = sessions.create_session(conn, runtime.settings, identity, stage="active")
+        issue_access_token(conn, keys, runtime.settings, subject="s", claims={}, now=NOW)
+        issue_access_token(conn, keys, runtime.settings, subject="s", claims={})
+        assert purge_expired(conn) == 2
+        assert sessions.load_session(conn, runtime.settings, live) is not None
+        assert purge_expired(conn) == 0

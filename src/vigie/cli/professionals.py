@@ -11,7 +11,12 @@ from vigie.cli.common import console, fail, runtime
 from vigie.db.engine import write_transaction
 from vigie.identity import dev_idp, issuer_keys
 from vigie.identity.service import RegistrationError, add_professional
-from vigie.identity.token_service import issue_access_token, revoke_jti, revoke_subject
+from vigie.identity.token_service import (
+    issue_access_token,
+    purge_expired,
+    revoke_jti,
+    revoke_subject,
+)
 
 professional_app = typer.Typer(help="Professionnels de santé.", no_args_is_help=True)
 token_app = typer.Typer(help="Jetons d'accès (JWT courts).", no_args_is_help=True)
@@ -95,3 +100,11 @@ def rotate_signing_key() -> None:
         issuer_keys.load_or_create(path)
         keys = issuer_keys.rotate(path)
     console.print(f"nouvelle clé de signature : {keys.active.kid}", highlight=False)
+
+
+@token_app.command("purge")
+def purge() -> None:
+    """Delete expired tokens, spent assertions, codes and sessions (run it daily)."""
+    with runtime() as rt, write_transaction(rt.engine) as conn:
+        count = purge_expired(conn)
+    console.print(f"{count} enregistrement(s) expiré(s) supprimé(s)")

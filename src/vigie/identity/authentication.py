@@ -79,7 +79,7 @@ class Authenticator:
         self.keys = issuer_keys.load_or_create(settings.issuer_keys_path())
         self.verifier = build_verifier(settings, engine)
         self._principals: dict[bytes, tuple[float, Principal]] = {}
-        self.rpps_claim = "rpps"
+        self.rpps_claim = settings.oidc_rpps_claim
 
     def cached(self, token: str) -> Principal | None:
         """The fast path: a token seen before, still valid and not revoked; no query."""

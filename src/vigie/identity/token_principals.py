@@ -25,7 +25,7 @@ def principal_of(
     claims = token.claims
     if token.issuer.local and claims.get("vigie_role") == Role.INSURED:
         return _insured(claims.get("insured_index"))
-    rpps = claims.get("rpps" if token.issuer.local else rpps_claim)
+    rpps = claims.get("rpps") if token.issuer.local else national_rpps(claims.get(rpps_claim))
     if not isinstance(rpps, str) or not is_valid_rpps(rpps):
         return None
     view = find_professional(conn, rpps)
@@ -46,6 +46,15 @@ def principal_of(
     return Principal(
         Role.PROFESSIONAL, f"rpps:{view.rpps}", professional=view, scopes=scopes, via="bearer"
     )
+
+
+def national_rpps(value: object) -> str | None:
+    """An RPPS from an outside claim: as is, or a national id "8" + RPPS (Pro Santé Connect)."""
+    if not isinstance(value, str):
+        return None
+    if len(value) == 12 and value.startswith("8"):
+        return value[1:]
+    return value
 
 
 def _insured(index_hex: object) -> Principal | None:

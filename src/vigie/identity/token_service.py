@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc import jwt
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from vigie.config import Settings
 from vigie.identity.issuer_keys import SIGNING_ALG, IssuerKeys
-from vigie.identity.models import IssuedToken
+from vigie.identity.models import AuthorizationCode, IssuedToken, UsedAssertion
+from vigie.identity.models import Session as SessionRow
 
 
 def issue_access_token(
@@ -133,3 +134,17 @@ class RevocationList:
                 )
             )
             return frozenset(row[0] for row in rows)
+
+
+def purge_expired(conn: Connection, *, now: datetime | None = None) -> int:
+    """Delete what can no longer be used: tokens, spent assertions, codes and sessions past
+    their expiry (revoked tokens are kept a day longer than they live, as the revocation list
+    reads them with a margin). Returns how many rows went."""
+    now = now or datetime.now(UTC)
+    statements = (
+        delete(IssuedToken).where(IssuedToken.expires_at < now - timedelta(days=1)),
+        delete(UsedAssertion).where(UsedAssertion.expires_at < now - timedelta(hours=1)),
+        delete(AuthorizationCode).where(AuthorizationCode.expires_at < now),
+        delete(SessionRow).where(SessionRow.expires_at < now),
+    )
+    return sum(int(conn.execute(statement).rowcount) for statement in statements)
