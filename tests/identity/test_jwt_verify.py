@@ -187,7 +187,8 @@ def test_a_pro_sante_connect_style_national_id_names_the_professional(
     issuer = TrustedIssuer("https://psc.example.invalid", KeyCache(http_jwks(url)), local=False)
     verifier = TokenVerifier([issuer], audience="vigie", algorithms=["RS256"])
     professional_token(runtime)
-    payload = claims(runtime, iss="https://psc.example.invalid", rpps=None)
+    payload = claims(runtime, iss="https://psc.example.invalid")
+    del payload["rpps"]
     payload["SubjectNameID"] = "8" + RPPS
     verified = verifier.verify(jwt.encode({"alg": "RS256", "kid": key.kid}, payload, key))
     with runtime.engine.connect() as conn:
