@@ -43,6 +43,7 @@ PUBLIC = {
     # Sign-in: the login form, and the OIDC endpoints through which credentials are obtained.
     ("/auth/login", "GET"),
     ("/auth/login", "POST"),
+    ("/auth/webauthn.js", "GET"),  # the login pages' script
     ("/auth/oidc/start", "GET"),
     ("/auth/oidc/callback", "GET"),
     ("/.well-known/openid-configuration", "GET"),

@@ -1,5 +1,6 @@
 """A real browser (Chromium, headless, driven by Playwright) signs in to the portal with a
-password and a TOTP code: first sign-in with enrolment, then an ordinary one."""
+password and a TOTP code (first sign-in with enrolment, then an ordinary one), then registers a
+security key (Chromium's virtual WebAuthn authenticator) and signs in with it."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def served(tmp_path: Path, sqlite_store: str) -> Iterator[tuple[str, Runtime]]:
         port = probe.getsockname()[1]
     keys = tmp_path / "keys.json"
     keyfile.save(keyfile.generate(), keys)
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://localhost:{port}"  # a host name: WebAuthn refuses IP addresses as RP ids
     settings = Settings(database_url=sqlite_store, keys=keys, public_url=base, cookie_secure=False)
     runtime = open_runtime(settings, pool_size=2)
     config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="error")
@@ -86,5 +87,43 @@ def test_sign_in_with_password_and_totp_in_chromium(served: tuple[str, Runtime])
             page.wait_for_url(f"{base}/portal")
             assert "administrateur de mutuelle" in page.inner_text("#who")
             assert "123456789" in page.content()
+        finally:
+            browser.close()
+
+
+def test_a_security_key_in_chromium(served: tuple[str, Runtime]) -> None:
+    assert CHROMIUM.exists(), (
+        "Chromium manquant : 'make test' l'installe (apt-get install chromium)"
+    )
+    base, runtime = served
+    add_staff(runtime, EMAIL, "security_officer")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page()
+            devtools = page.context.new_cdp_session(page)
+            devtools.send("WebAuthn.enable")
+            authenticator = {
+                "protocol": "ctap2",
+                "transport": "usb",
+                "hasResidentKey": False,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+            devtools.send("WebAuthn.addVirtualAuthenticator", {"options": authenticator})
+            _password(page, base)
+            page.wait_for_url(f"{base}/auth/enrol")
+            page.fill("#code", pyotp.TOTP(page.inner_text("#secret").strip()).now())
+            page.click("button[type=submit]")
+            page.click("text=Continuer vers l'accueil")
+            page.click("#webauthn-register")  # the sign-in just now counts as a step-up
+            # (a locator, not wait_for_function: the portal's CSP forbids eval, as it should)
+            page.locator("#webauthn-status", has_text="Clé de sécurité enregistrée").wait_for()
+            page.click("#logout")
+            _password(page, base)
+            page.wait_for_url(f"{base}/auth/second-factor")
+            page.click("#webauthn-login")
+            page.wait_for_url(f"{base}/portal")
+            assert "responsable de la sécurité" in page.inner_text("#who")
         finally:
             browser.close()

@@ -7,6 +7,7 @@ State-changing like forms: each call carries the session's CSRF token in ``X-CSR
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import JSONResponse, Response
@@ -19,7 +20,16 @@ from vigie.web import pages
 from vigie.web.auth_routes import CSRF_ERROR, Pending
 
 router = APIRouter(prefix="/auth/webauthn", tags=["portal"])
+script_router = APIRouter(tags=["portal"])
+SCRIPT = (Path(__file__).parent / "static" / "webauthn.js").read_bytes()
 MAX_CREDENTIAL = 16 * 1024
+
+
+@script_router.get("/auth/webauthn.js")
+async def script() -> Response:
+    """The portal's WebAuthn script (public, like the login page that uses it)."""
+    headers = {"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"}
+    return Response(SCRIPT, media_type="text/javascript", headers=headers)
 
 
 def refused() -> Response:
