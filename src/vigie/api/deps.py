@@ -102,9 +102,8 @@ async def csrf_matches(request: Request, expected: str) -> bool:
 FORBIDDEN = HTTPException(403, "accès refusé : votre rôle ne permet pas cette action")
 
 
-async def authenticate(request: Request) -> ProfessionalView:
+async def authenticate(principal: Principal = Depends(current_principal)) -> ProfessionalView:
     """A professional caller whose credentials allow eligibility requests."""
-    principal = await current_principal(request)
     if principal.professional is None or principal.role != Role.PROFESSIONAL:
         raise FORBIDDEN
     if principal.scopes is not None and "eligibility" not in principal.scopes:
@@ -112,12 +111,14 @@ async def authenticate(request: Request) -> ProfessionalView:
     return principal.professional
 
 
-def require_roles(*roles: Role) -> Callable[[Request], object]:
-    """A dependency admitting only callers holding one of ``roles``; declared on each route."""
+def require_roles(*roles: Role) -> Callable[..., object]:
+    """A dependency admitting only callers holding one of ``roles``; declared on each route.
+
+    It depends on ``current_principal`` through FastAPI, so that tests may override that one
+    dependency (``app.dependency_overrides[current_principal]``) for every route."""
     admitted = frozenset(roles)
 
-    async def dependency(request: Request) -> Principal:
-        principal = await current_principal(request)
+    async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role not in admitted:
             raise FORBIDDEN
         return principal
