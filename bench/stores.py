@@ -145,7 +145,10 @@ def load_population(store: Store, seed_dir: Path) -> None:
         "import", "professionals", str(seed_dir / "professionals.csv"), timing="import_pros"
     )
     rpps = first_professional(seed_dir / "professionals.csv", "pharmacist")
-    store.token = store.vigie("token", "issue", "--rpps", rpps, timing="token_issue").strip()
+    # The longest a development token lives: a benchmark of every store may last hours.
+    store.token = store.vigie(
+        "token", "issue", "--rpps", rpps, "--minutes", "720", timing="token_issue"
+    ).strip()
     if not store.token:
         raise StoreError(f"{store.name} : 'vigie token issue' n'a rien écrit")
 

@@ -83,10 +83,14 @@ def load(path: Path) -> IssuerKeys:
 
 
 def load_or_create(path: Path) -> IssuerKeys:
-    """The keys at ``path``, created on first use (each deployment has its own)."""
+    """The keys at ``path``, created on first use (each deployment has its own). Server worker
+    processes starting together race to create it: the first file wins, the others read it."""
     with _CREATE_LOCK:
         if not path.exists():
-            save(generate(), path)
+            try:
+                save(generate(), path, exclusive=True)
+            except FileExistsError:
+                pass
     return load(path)
 
 
@@ -98,7 +102,8 @@ def rotate(path: Path) -> IssuerKeys:
     return rotated
 
 
-def save(keys: IssuerKeys, path: Path) -> None:
+def save(keys: IssuerKeys, path: Path, *, exclusive: bool = False) -> None:
+    """Write atomically (mode 0600); ``exclusive``: never replace an existing file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": 1,
@@ -111,4 +116,10 @@ def save(keys: IssuerKeys, path: Path) -> None:
         json.dump(payload, handle, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    if not exclusive:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # fails if another process created the file first
+    finally:
+        tmp.unlink()
