@@ -8,6 +8,7 @@ Invariant: the file is written atomically with mode 0600; the first signing key 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -87,10 +88,8 @@ def load_or_create(path: Path) -> IssuerKeys:
     processes starting together race to create it: the first file wins, the others read it."""
     with _CREATE_LOCK:
         if not path.exists():
-            try:
+            with contextlib.suppress(FileExistsError):  # another process was first: use its
                 save(generate(), path, exclusive=True)
-            except FileExistsError:
-                pass
     return load(path)
 
 
