@@ -26,7 +26,7 @@ demo: $(STAMP)
 		$(BIN)/vigie seed --insured $(DEMO_INSURED) --professionals $(DEMO_PROFESSIONALS) --out var/seed && touch var/.seeded; \
 	fi
 	$(BIN)/vigie demo-request
-	$(BIN)/vigie serve --host 127.0.0.1 --port 8000
+	VIGIE_COOKIE_SECURE=false $(BIN)/vigie serve --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench tools
