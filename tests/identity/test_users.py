@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
+from sqlalchemy import select
 
+from vigie.audit.models import LogEntry
 from vigie.db.engine import write_transaction
 from vigie.identity import issuer_keys, sessions, users
 from vigie.identity.passwords import PasswordRejected, check_policy
@@ -152,3 +154,17 @@ def test_purge_removes_only_what_expired(runtime: Runtime) -> None:
         assert purge_expired(conn) == 2
         assert sessions.load_session(conn, runtime.settings, live) is not None
         assert purge_expired(conn) == 0
+
+
+def test_sign_in_steps_are_recorded_without_personal_data(runtime: Runtime) -> None:
+    user_id = _add(runtime)
+    with write_transaction(runtime.engine) as conn:
+        assert users.check_password(conn, EMAIL, "wrong", now=NOW) is None
+        assert users.check_password(conn, "nobody@example.org", "x", now=NOW) is None
+        users.signed_in(conn, user_id)
+        rows = conn.execute(select(LogEntry.actor, LogEntry.outcome, LogEntry.body)).all()
+    assert [(r.actor, r.outcome) for r in rows] == [
+        (f"user:{user_id}", "refused"),  # the unknown account leaves no entry naming it
+        (f"user:{user_id}", "ok"),
+    ]
+    assert all(b"example" not in r.body and b"wrong" not in r.body for r in rows)

@@ -18,6 +18,7 @@ from typing import Any
 import pyotp
 from sqlalchemy import Connection, delete, insert, select, update
 
+from vigie.audit.log import Event, record
 from vigie.identity.issuer_keys import IssuerKeys
 from vigie.identity.models import RecoveryCode, User, UserAmc
 from vigie.identity.passwords import check_policy, hash_password, verify_password
@@ -95,7 +96,7 @@ def check_password(
         verify_password(None, password)
         return None
     if not verify_password(row.password_hash, password):
-        register_failure(conn, row.id, now=now)
+        register_failure(conn, row.id, step="password", now=now)
         return None
     return account(conn, row.id)
 
@@ -112,7 +113,10 @@ def is_blocked(conn: Connection, user_id: int, *, now: datetime | None = None) -
     return _blocked(row, now or datetime.now(UTC))
 
 
-def register_failure(conn: Connection, user_id: int, *, now: datetime | None = None) -> None:
+def register_failure(
+    conn: Connection, user_id: int, *, step: str = "second_factor", now: datetime | None = None
+) -> None:
+    """Count a failed factor (and record it in the access log, for the guard's detectors)."""
     now = now or datetime.now(UTC)
     failures = (
         int(conn.execute(select(User.failed_attempts).where(User.id == user_id)).scalar_one()) + 1
@@ -123,9 +127,13 @@ def register_failure(conn: Connection, user_id: int, *, now: datetime | None = N
     elif failures >= SLOW_AFTER:
         values["throttled_until"] = now + timedelta(seconds=2 ** (failures - SLOW_AFTER))
     conn.execute(update(User).where(User.id == user_id).values(**values))
+    detail: dict[str, str | int | bool | None] = {"step": step, "locked": failures >= LOCK_AFTER}
+    record(conn, Event("sign_in", f"user:{user_id}", "refused", detail=detail), at=now)
 
 
-def signed_in(conn: Connection, user_id: int) -> None:
+def signed_in(conn: Connection, user_id: int, *, step: str = "second_factor") -> None:
+    """A full sign-in (both factors): the failure counter starts again; recorded."""
+    record(conn, Event("sign_in", f"user:{user_id}", "ok", detail={"step": step}))
     conn.execute(
         update(User)
         .where(User.id == user_id)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from starlette.responses import JSONResponse, Response
 
 from vigie.api.deps import UNAUTHENTICATED, AppServices, CurrentPrincipal, Services
+from vigie.audit.log import Event, record
 from vigie.db.engine import write_transaction
 from vigie.identity import sessions, users
 from vigie.identity.principal import Principal, Role
@@ -184,7 +185,7 @@ def _confirm(
         if codes is None:
             users.register_failure(conn, user_id)
             return None
-        users.signed_in(conn, user_id)
+        users.signed_in(conn, user_id, step="enrol")
         cookie, _ = sessions.advance(conn, services.runtime.settings, pending, stage="active")
     return cookie, codes
 
@@ -210,9 +211,10 @@ def _step_up(services: Services, principal: Principal, cookie: str, code: str) -
         if users.is_blocked(conn, user_id) or not users.verify_totp(
             conn, services.auth.keys, user_id, code, now=now
         ):
-            users.register_failure(conn, user_id, now=now)
+            users.register_failure(conn, user_id, step="step_up", now=now)
             return None
         sessions.record_step_up(conn, cookie, now=now)
+        record(conn, Event("sign_in", principal.subject, "ok", detail={"step": "step_up"}))
     return now
 
 

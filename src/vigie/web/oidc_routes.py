@@ -18,6 +18,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from starlette.responses import Response
 
 from vigie.api.deps import AppServices, Services
+from vigie.audit.log import Event, record
 from vigie.db.engine import write_transaction
 from vigie.identity import dev_idp, sessions
 from vigie.identity.principal import Principal, Role
@@ -143,6 +144,7 @@ def _open_session(services: Services, principal: Principal) -> str:
         cookie, _ = sessions.create_session(
             conn, services.runtime.settings, identity, stage=sessions.ACTIVE
         )
+        record(conn, Event("sign_in", principal.subject, "ok", detail={"step": "oidc"}))
     return cookie
 
 

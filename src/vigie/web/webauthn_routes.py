@@ -123,9 +123,9 @@ def _second_factor(
         if users.is_blocked(conn, user_id):
             return None
         if not security_keys.authenticate(conn, settings, pending.token, user_id, credential):
-            users.register_failure(conn, user_id)
+            users.register_failure(conn, user_id, step="webauthn")
             return None
-        users.signed_in(conn, user_id)
+        users.signed_in(conn, user_id, step="webauthn")
         cookie, _ = sessions.advance(conn, settings, pending, stage=sessions.ACTIVE)
     return cookie
 
