@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,3 +28,14 @@ class Settings(BaseSettings):
     token_ttl_hours: int = 24 * 30
     # How long a verified token stays cached in a server process; bounds the delay of a revocation.
     token_cache_seconds: float = 5.0
+    # Shared quota store (redis://host:port/db); unset: each process keeps its own quotas.
+    redis_url: str | None = None
+    # The access guard (quotas, risk signals, containment). Off only for tests that are not
+    # about it; production refuses to start without it.
+    guard: bool = True
+
+    @model_validator(mode="after")
+    def _guard_in_production(self) -> Settings:
+        if self.environment == "production" and not self.guard:
+            raise ValueError("VIGIE_GUARD ne peut pas être désactivé en production")
+        return self

@@ -42,6 +42,8 @@ KNOWN = {
     ("/v1/agreements/{agreement}", "DELETE"),
     ("/fhir/CoverageEligibilityRequest", "POST"),
     ("/fhir/CoverageEligibilityRequest/$submit", "POST"),
+    ("/v1/guard/alerts", "GET"),
+    ("/v1/guard/suspensions/{suspension}/lift", "POST"),
 }
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 WEBSOCKET = "WEBSOCKET"

@@ -21,6 +21,8 @@ from vigie.api import errors
 from vigie.api.deps import Services, authenticate
 from vigie.api.eligibility_routes import router as eligibility_router
 from vigie.api.fhir_routes import router as fhir_router
+from vigie.api.guard_gate import build_guard
+from vigie.api.guard_routes import router as guard_router
 from vigie.db.engine import checkpoint_in_background
 from vigie.identity.tokens import TokenCache
 from vigie.runtime import Runtime
@@ -157,9 +159,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         tokens=TokenCache(runtime.settings.token_cache_seconds),
         inline=not runtime.settings.store_threads,
     )
+    app.state.guard = build_guard(runtime)
     errors.install(app)
     app.include_router(eligibility_router)
     app.include_router(fhir_router)
+    app.include_router(guard_router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -1,0 +1,59 @@
+"""Platform-wide signals: origins shared across structures, and waves of new origins.
+
+Invariant: memory is bounded by the accounts and origins seen in the last day; each call is
+constant time (amortised pruning).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from vigie.guard.signals import Platform
+
+DAY = 86_400.0
+BURST_WINDOW = 900.0  # 15 minutes
+BURST_MIN = 12  # accounts moving to new origins within the window, at the least
+BURST_FACTOR = 5.0  # ... and this many times the usual rate
+
+
+class PlatformWatch:
+    def __init__(self) -> None:
+        # origin -> {structure key: last seen}; a structure key is the structure or the account.
+        self._origins: dict[int, dict[int, float]] = {}
+        self._new_origins: deque[float] = deque()
+        self._rate = 2.0  # usual new-origin moves per window, learnt slowly
+        self._rate_window = -1
+        self._rate_count = 0
+        self.burst_until = 0.0
+
+    def seen(self, origin: int, group: int, now: float) -> int:
+        """Note that ``group`` used ``origin``; return how many groups did in the last day."""
+        groups = self._origins.get(origin)
+        if groups is None:
+            groups = self._origins[origin] = {}
+        groups[group] = now
+        if len(groups) > 2:
+            stale = [g for g, t in groups.items() if now - t > DAY]
+            for g in stale:
+                del groups[g]
+        return len(groups)
+
+    def moved(self, now: float) -> None:
+        """An account was admitted from a new origin."""
+        window = int(now // BURST_WINDOW)
+        if window != self._rate_window:
+            if self._rate_window >= 0 and now >= self.burst_until:
+                self._rate += 0.05 * (self._rate_count - self._rate)
+            self._rate_window, self._rate_count = window, 0
+        self._rate_count += 1
+        moves = self._new_origins
+        moves.append(now)
+        while moves and now - moves[0] > BURST_WINDOW:
+            moves.popleft()
+        if len(moves) >= max(BURST_MIN, BURST_FACTOR * self._rate):
+            self.burst_until = now + 6 * 3_600.0
+
+    def facts(self, origin: int, group: int, now: float) -> Platform:
+        groups = self._origins.get(origin)
+        others = len(groups) if groups else 0
+        return Platform(accounts_on_origin=others, burst=now < self.burst_until)
