@@ -155,3 +155,14 @@ def test_shared_quota_through_redis_between_two_apps(guarded_runtime: Runtime) -
                 client.post("/v1/eligibility", json=request(ALICE), headers=auth).status_code
             )
     assert statuses.count(200) == 10 and statuses.count(429) == 2
+
+
+def test_cardless_questions_spend_their_own_budget(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    body = request(ALICE)
+    del body["card"]
+    assert client.post("/v1/eligibility", json=body, headers=auth).json()["eligible"] is True
+    refused = client.post("/v1/eligibility", json=body, headers=auth)
+    assert refused.status_code == 429  # one card-less question a minute
+    assert client.post("/v1/eligibility", json=request(BOB), headers=auth).status_code == 200

@@ -13,6 +13,7 @@ from vigie.guard.baselines import Peers, next_baseline
 from vigie.guard.features import Caller, Question
 
 ALPHA = 0.15  # weight of one question in an account's moving shares (about 12 questions)
+CARDLESS_ALPHA = 2 * ALPHA
 SEEN_GENERATION = 3_000  # patients remembered per generation (two generations kept)
 NEW_ORIGIN_MEMORY = 86_400.0  # an origin counts as new for a day after its step-up
 
@@ -102,7 +103,7 @@ class AccountState:
         off = off_hours(hour, weekday)
         sequential = q.series == self.last_series and 0 < abs(q.order - self.last_order) <= 3
         self.last_series, self.last_order = q.series, q.order
-        a = ALPHA
+        a = CARDLESS_ALPHA if q.cardless else ALPHA  # a card-less question weighs double
         self.negative += a * ((not positive) - self.negative)
         self.far += a * (far - self.far)
         self.unseen += a * (unseen - self.unseen)
