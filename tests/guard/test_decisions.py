@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from tests.guard.helpers import MONDAY_9H, ask, new_guard, pro, q
 from vigie.guard.baselines import GROWTH_CAP, next_baseline
-from vigie.guard.engine import Alert, Decision
-from vigie.guard.signals import SUSPEND_AT
+from vigie.guard.engine import Alert, Decision, Guard
+from vigie.guard.features import Caller
+from vigie.guard.signals import SHARED_ORIGIN, SUSPEND_AT, Platform, assess
 from vigie.identity.identifiers import Profession
 
 
 def fired_names(alerts: list[Alert]) -> set[str]:
     return {s.name for alert in alerts for s in alert.signals}
+
+
+def firing(guard: Guard, caller: Caller, now: float, origin: int = 1) -> list[str]:
+    """The signals an account's next question from ``origin`` would meet."""
+    state = guard.state(caller)
+    peers = guard.peers[caller.profession]
+    return [s.name for s in assess(state, state.view(origin, peers), peers, Platform(), now)]
 
 
 def test_honest_pharmacy_with_local_repeat_patients_is_never_refused() -> None:
@@ -29,7 +37,7 @@ def test_honest_pharmacy_with_local_repeat_patients_is_never_refused() -> None:
 def test_a_scraper_is_throttled_then_suspended_within_20_answers() -> None:
     guard, containment = new_guard()
     caller, answered = pro(), 0
-    for i in range(500):
+    for i in range(10_000):
         decision = ask(guard, caller, q(10_000 + i, str(1 + i % 90).zfill(2)), MONDAY_9H + i * 0.2)
         answered += decision is Decision.ALLOW
         if decision is Decision.SUSPEND:
@@ -59,11 +67,7 @@ def test_cardless_questions_have_their_own_tight_budget() -> None:
     decisions = [ask(guard, caller, q(i, cardless=True), MONDAY_9H + i * 3_600) for i in range(5)]
     assert decisions == [Decision.ALLOW] * 3 + [Decision.THROTTLE] * 2  # three a day
     assert containment.alerts == []
-    from vigie.guard.signals import Platform, assess
-
-    state = guard.state(caller)
-    fired = assess(state, guard.peers[caller.profession], Platform(), MONDAY_9H)
-    assert [s.name for s in fired] == ["sans_carte"]  # weighs, but alone contains nobody
+    assert firing(guard, caller, MONDAY_9H) == ["sans_carte"]  # weighs, contains nobody alone
     # Full-card questions are not charged to the card-less budget.
     assert ask(guard, pro(2, Profession.physician), q(99), MONDAY_9H) is Decision.ALLOW
 
@@ -82,17 +86,24 @@ def test_a_new_origin_needs_a_step_up_then_counts_as_new_for_a_day() -> None:
     assert not guard.state(caller).new_origin(after + 86_401)
 
 
-def test_accounts_of_different_structures_on_one_origin_are_flagged() -> None:
+def test_accounts_of_many_structures_on_one_origin_are_flagged() -> None:
     guard, _ = new_guard()
-    for account in (1, 2, 3):
+    for account in range(1, SHARED_ORIGIN + 1):
         ask(guard, pro(account, structure=account), q(account), MONDAY_9H, origin=42)
-    fired = guard.platform.facts(42, 3, MONDAY_9H)
-    assert fired.accounts_on_origin == 3
-    # Colleagues of one structure behind one address are not.
-    guard2, _ = new_guard()
-    for account in (1, 2, 3):
+    caller = pro(1, structure=1)
+    facts = guard._platform(guard.state(caller), 42, MONDAY_9H)
+    assert facts.accounts_on_origin == SHARED_ORIGIN
+    state = guard.state(caller)
+    view = state.view(42, guard.peers[caller.profession])
+    fired = assess(state, view, guard.peers[caller.profession], facts, MONDAY_9H)
+    assert [s.name for s in fired] == ["origine_partagee"]
+    # Colleagues of one structure behind one address are one group; and context alone
+    # neither slows nor suspends.
+    guard2, containment = new_guard()
+    for account in range(1, 10):
         ask(guard2, pro(account, structure=9), q(account), MONDAY_9H, origin=42)
-    assert guard2.platform.facts(42, 9, MONDAY_9H).accounts_on_origin == 1
+    assert guard2.platform.seen(42, 9, MONDAY_9H) == 1
+    assert containment.alerts == [] and guard.state(caller).slowed_at is None
 
 
 def test_a_wave_of_new_origins_sets_the_platform_burst() -> None:
@@ -129,10 +140,10 @@ def test_volume_against_own_baseline_and_peers() -> None:
         ask(guard, caller, q(i % 5), MONDAY_9H + i * 1_500)
     state = guard.state(caller)
     state.day_count = 40  # an audiologist's day: 2 usually
-    from vigie.guard.signals import Platform, assess
-
-    names = {s.name for s in assess(state, guard.peers[caller.profession], Platform(), MONDAY_9H)}
-    assert {"volume_compte", "volume_pairs"} <= names
+    state.hour_count = 16
+    assert {"volume_compte", "volume_pairs", "volume_heure"} <= set(
+        firing(guard, caller, MONDAY_9H)
+    )
 
 
 def test_baseline_growth_is_capped() -> None:
@@ -150,8 +161,4 @@ def test_off_hours_and_orphan_estimates_fire() -> None:
     for i in range(12):
         ask(guard, caller, q(i, agree=False), night + i * 600)
     ask(guard, caller, q(99), night + 86_400)  # the next day: yesterday's estimates are orphans
-    state = guard.state(caller)
-    from vigie.guard.signals import Platform, assess
-
-    names = {s.name for s in assess(state, guard.peers[caller.profession], Platform(), night)}
-    assert {"horaires", "devis_orphelins"} <= names
+    assert {"horaires", "devis_orphelins"} <= set(firing(guard, caller, night))

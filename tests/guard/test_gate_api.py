@@ -16,6 +16,7 @@ from vigie.audit.models import LogEntry
 from vigie.db.engine import read_transaction, write_transaction
 from vigie.guard.engine import Alert
 from vigie.guard.features import Caller
+from vigie.guard.quotas import ACCOUNT
 from vigie.guard.service import save_suspension
 from vigie.guard.signals import Signal
 from vigie.identity.identifiers import Profession
@@ -46,11 +47,12 @@ def _log(runtime: Runtime) -> list[tuple[str, str, str]]:
 def test_over_the_minute_quota_answers_429_and_logs_it(
     client: TestClient, auth: dict[str, str], guarded_runtime: Runtime
 ) -> None:
+    burst = ACCOUNT[Profession.pharmacist].minute
     answers = [
         client.post("/v1/eligibility", json=request(p), headers=auth).status_code
-        for p in (ALICE, BOB) * 5
+        for p in (ALICE, BOB) * (burst // 2)
     ]
-    assert answers == [200] * 10  # a pharmacist's burst
+    assert answers == [200] * burst  # a pharmacist's burst
     refused = client.post("/v1/eligibility", json=request(ALICE), headers=auth)
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
@@ -149,12 +151,13 @@ def test_shared_quota_through_redis_between_two_apps(guarded_runtime: Runtime) -
         )
     statuses = []
     with TestClient(apps[0]) as one, TestClient(apps[1]) as two:
-        for i in range(12):
+        for i in range(ACCOUNT[Profession.pharmacist].minute + 2):
             client = one if i % 2 else two
             statuses.append(
                 client.post("/v1/eligibility", json=request(ALICE), headers=auth).status_code
             )
-    assert statuses.count(200) == 10 and statuses.count(429) == 2
+    assert statuses.count(200) == ACCOUNT[Profession.pharmacist].minute
+    assert statuses.count(429) == 2
 
 
 def test_cardless_questions_spend_their_own_budget(

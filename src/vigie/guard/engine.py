@@ -16,13 +16,16 @@ from vigie.guard.features import Caller, Question
 from vigie.guard.gcra import QuotaStore
 from vigie.guard.platform import PlatformWatch
 from vigie.guard.quotas import checks_for
-from vigie.guard.risk import AccountState
+from vigie.guard.risk import AccountState, Shares
 from vigie.guard.signals import (
+    BEHAVIOUR_TO_SLOW,
+    BEHAVIOUR_TO_SUSPEND,
     PERSISTENT_SLOW,
     SLOW_AT,
     Platform,
     Signal,
     assess,
+    behaviour,
     score,
     suspend_threshold,
 )
@@ -122,7 +125,8 @@ class Guard:
                 return ALLOW
             st.throttled(now)
             verdict = Verdict(Decision.THROTTLE, wait)
-            suspended = self._maybe_suspend(st, self._platform(st, origin, now), now)
+            view = st.view(origin, self.peers[caller.profession])
+            suspended = self._maybe_suspend(st, view, self._platform(st, origin, now), now)
         if suspended:
             return SUSPENDED
         self.containment.refused(caller, verdict, now)
@@ -134,32 +138,43 @@ class Guard:
         """After the store, before the answer leaves: learn, then allow or suspend."""
         with self._lock:
             st = self.state(caller)
-            st.learn(q, positive, now, self.peers[caller.profession])
-            suspended = self._maybe_suspend(st, self._platform(st, origin, now), now)
+            peers = self.peers[caller.profession]
+            view = st.view(origin, peers)
+            stranger = st.learn(q, positive, now, peers, view)
+            if self.platform.in_burst(caller.account, now):
+                self.platform.cohort_question(stranger)
+            suspended = self._maybe_suspend(st, view, self._platform(st, origin, now), now)
         return SUSPENDED if suspended else ALLOW
 
     def _platform(self, st: AccountState, origin: int, now: float) -> Platform:
         caller = st.caller
         group = caller.structure if caller.structure is not None else -caller.account
-        shared = self.platform.seen(origin, group, now)
-        return Platform(accounts_on_origin=shared, burst=now < self.platform.burst_until)
+        watch = self.platform
+        shared = watch.seen(origin, group, now)
+        if not watch.in_burst(caller.account, now):
+            return Platform(accounts_on_origin=shared)
+        return Platform(shared, burst=True, cohort_strangers=watch.cohort_strangers)
 
-    def _maybe_suspend(self, st: AccountState, platform: Platform, now: float) -> bool:
-        fired = assess(st, self.peers[st.caller.profession], platform, now)
+    def _maybe_suspend(
+        self, st: AccountState, view: Shares, platform: Platform, now: float
+    ) -> bool:
+        """Suspend on a high score with enough behaviour in it, or on a slow-down that lasts;
+        slow down on a middling one; context signals alone do neither."""
+        fired = assess(st, view, self.peers[st.caller.profession], platform, now)
         if not fired:
             st.slowed_at = None
             return False
-        total = score(fired)
-        threshold = suspend_threshold(platform, st, now)
+        total, acts = score(fired), behaviour(fired)
+        threshold = suspend_threshold(platform)
         slowed_for = 0 if st.slowed_at is None else st.questions - st.slowed_at
-        persistent = slowed_for >= PERSISTENT_SLOW and total >= SLOW_AT
-        if total >= threshold or persistent:
+        lasting = slowed_for >= PERSISTENT_SLOW and total >= SLOW_AT
+        if acts >= BEHAVIOUR_TO_SUSPEND and (total >= threshold or lasting):
             if total < threshold:
                 fired.append(Signal("persistance", 0, slowed_for, 0, "questions déjà ralenties"))
             self.containment.suspend(Alert(st.caller, now, total, threshold, tuple(fired)))
             st.slowed_at = None
             return True
-        if total >= SLOW_AT:
+        if total >= SLOW_AT and acts >= BEHAVIOUR_TO_SLOW:
             if st.slowed_at is None:
                 st.slowed_at = st.questions
         else:
@@ -182,7 +197,7 @@ class Guard:
         if len(known) >= MAX_ORIGINS:
             del known[min(known, key=known.__getitem__)]
         known[origin] = now
-        self.platform.moved(now)
+        self.platform.moved(st.caller.account, now)
         return True
 
     def forget(self, account: int) -> None:

@@ -1,30 +1,33 @@
 """Platform-wide signals: origins shared across structures, and waves of new origins.
 
 Invariant: memory is bounded by the accounts and origins seen in the last day; each call is
-constant time (amortised pruning).
+constant time (amortised pruning). A wave (burst) makes a cohort of the accounts that moved to
+a new origin during it; the cohort's pooled questions say whether the wave extracts.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from vigie.guard.signals import Platform
-
 DAY = 86_400.0
 BURST_WINDOW = 900.0  # 15 minutes
 BURST_MIN = 12  # accounts moving to new origins within the window, at the least
 BURST_FACTOR = 5.0  # ... and this many times the usual rate
+BURST_HOLD = DAY  # a wave's cohort stays watched this long after its last move
+COHORT_ALPHA = 0.02
 
 
 class PlatformWatch:
     def __init__(self) -> None:
         # origin -> {structure key: last seen}; a structure key is the structure or the account.
         self._origins: dict[int, dict[int, float]] = {}
-        self._new_origins: deque[float] = deque()
+        self._moves: deque[tuple[float, int]] = deque()
         self._rate = 2.0  # usual new-origin moves per window, learnt slowly
         self._rate_window = -1
         self._rate_count = 0
         self.burst_until = 0.0
+        self.cohort: set[int] = set()
+        self.cohort_strangers = 0.3
 
     def seen(self, origin: int, group: int, now: float) -> int:
         """Note that ``group`` used ``origin``; return how many groups did in the last day."""
@@ -38,7 +41,7 @@ class PlatformWatch:
                 del groups[g]
         return len(groups)
 
-    def moved(self, now: float) -> None:
+    def moved(self, account: int, now: float) -> None:
         """An account was admitted from a new origin."""
         window = int(now // BURST_WINDOW)
         if window != self._rate_window:
@@ -46,14 +49,20 @@ class PlatformWatch:
                 self._rate += 0.05 * (self._rate_count - self._rate)
             self._rate_window, self._rate_count = window, 0
         self._rate_count += 1
-        moves = self._new_origins
-        moves.append(now)
-        while moves and now - moves[0] > BURST_WINDOW:
+        moves = self._moves
+        moves.append((now, account))
+        while moves and now - moves[0][0] > BURST_WINDOW:
             moves.popleft()
-        if len(moves) >= max(BURST_MIN, BURST_FACTOR * self._rate):
-            self.burst_until = now + 6 * 3_600.0
+        if now < self.burst_until:
+            self.cohort.add(account)
+            self.burst_until = now + BURST_HOLD
+        elif len(moves) >= max(BURST_MIN, BURST_FACTOR * self._rate):
+            self.burst_until = now + BURST_HOLD
+            self.cohort = {a for _, a in moves}
+            self.cohort_strangers = 0.3
 
-    def facts(self, origin: int, group: int, now: float) -> Platform:
-        groups = self._origins.get(origin)
-        others = len(groups) if groups else 0
-        return Platform(accounts_on_origin=others, burst=now < self.burst_until)
+    def in_burst(self, account: int, now: float) -> bool:
+        return now < self.burst_until and account in self.cohort
+
+    def cohort_question(self, stranger: bool) -> None:
+        self.cohort_strangers += COHORT_ALPHA * (stranger - self.cohort_strangers)

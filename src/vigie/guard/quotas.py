@@ -10,8 +10,8 @@ Why these numbers (per account; a structure gets STRUCTURE_FACTOR times its prof
 - Physicians, dentists, nurses and physiotherapists check a handful to 20 patients a day, most of
   them known; opticians few, with an estimate (devis) before each agreement.
 - Audiologists fit a few patients a week: 20 a day is already far beyond their practice.
-- The minute limit allows a short burst (a queue at the counter) but not scraping: at 10 a minute
-  an account that scrapes is throttled after 10 answers and suspended soon after (risk engine).
+- The minute limit allows a short burst (a queue at the counter) but not scraping: at 6 a minute
+  an account that scrapes is throttled after 6 answers and suspended soon after (risk engine).
 - The 30-day limit is about 15 busy days: low-and-slow extraction hits it within a month even
   when it stays under the daily limit.
 - Card-less lookups (the patient forgot the mutuelle card) prove less possession, so they get a
@@ -41,9 +41,9 @@ class Limits:
 
 # Full-card questions, per account.
 ACCOUNT: dict[P, Limits] = {
-    P.pharmacist: Limits(10, 400, 6_000),
-    P.laboratory: Limits(10, 500, 8_000),
-    P.hospital: Limits(15, 600, 10_000),
+    P.pharmacist: Limits(6, 400, 6_000),
+    P.laboratory: Limits(6, 500, 8_000),
+    P.hospital: Limits(10, 600, 10_000),
     P.physician: Limits(4, 80, 1_200),
     P.dentist: Limits(4, 60, 900),
     P.nurse: Limits(4, 60, 900),
@@ -64,8 +64,8 @@ CARDLESS: dict[P, Limits] = {
     P.audiologist: Limits(1, 2, 10),
 }
 STRUCTURE_FACTOR = 4
-# When the risk engine slows an account down: one question a minute, 30 an hour at most.
-SLOW = ((1, MINUTE), (30, 3_600.0))
+# When the risk engine slows an account down: two questions a minute, 40 an hour at most.
+SLOW = ((2, MINUTE), (40, 3_600.0))
 
 
 Check = tuple[str, int, float]  # (key, how many, per how many seconds)

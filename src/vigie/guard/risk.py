@@ -1,8 +1,9 @@
-"""Streaming risk signals per account, and their points.
+"""Streaming risk signals per account, and per origin within an account.
 
-Invariant: each answered question updates an account's moving shares in constant time; a
-score is the sum of the points of the signals beyond their thresholds, each one explainable
-as (signal, value, baseline).
+Invariant: each answered question updates its account's counters and the moving shares of the
+origin (device, network) it came from in constant time. Shares are kept per origin so that an
+attacker's questions are not diluted by the honest owner's, asked at the same time from the
+practice; volumes, patients seen and baselines are the account's.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from dataclasses import dataclass, field
 from vigie.guard.baselines import Peers, next_baseline
 from vigie.guard.features import Caller, Question
 
-ALPHA = 0.15  # weight of one question in an account's moving shares (about 12 questions)
-CARDLESS_ALPHA = 2 * ALPHA
+ALPHA = 0.07  # weight of one question in an origin's moving shares (about 28 questions)
+CARDLESS_ALPHA = 2 * ALPHA  # a card-less question weighs double
 SEEN_GENERATION = 3_000  # patients remembered per generation (two generations kept)
 NEW_ORIGIN_MEMORY = 86_400.0  # an origin counts as new for a day after its step-up
+MAX_VIEWS = 8
 
 
 def local_clock(now: float) -> tuple[int, int, int]:
@@ -30,9 +32,9 @@ def off_hours(hour: int, weekday: int) -> bool:
 
 
 @dataclass(slots=True)
-class AccountState:
-    caller: Caller
-    baseline: float
+class Shares:
+    """Moving shares of one origin's answered questions, starting from the peers'."""
+
     questions: int = 0
     negative: float = 0.0
     far: float = 0.0
@@ -41,14 +43,35 @@ class AccountState:
     sequence: float = 0.0
     off: float = 0.0
     cardless: float = 0.0
+    last_series: int = 0
+    last_order: int = -10
+
+    @classmethod
+    def of(cls, peers: Peers) -> Shares:
+        return cls(
+            negative=peers.negative,
+            far=peers.far,
+            unseen=peers.unseen,
+            stranger=peers.stranger,
+            off=peers.off_hours,
+            cardless=peers.cardless,
+        )
+
+
+@dataclass(slots=True)
+class AccountState:
+    caller: Caller
+    baseline: float
+    questions: int = 0
     day: int = -1
     day_count: int = 0
+    hour: int = -1
+    hour_count: int = 0
     throttle_slot: int = -1
     throttles: int = 0
     estimates_day: int = 0
     orphans: float = 0.0  # share of yesterday's estimates never followed by an agreement
-    last_series: int = 0
-    last_order: int = -10
+    views: dict[int, Shares] = field(default_factory=dict)  # origin -> its shares
     seen: set[int] = field(default_factory=set)
     seen_before: set[int] = field(default_factory=set)
     pending_estimates: set[int] = field(default_factory=set)
@@ -58,16 +81,15 @@ class AccountState:
 
     @classmethod
     def fresh(cls, caller: Caller, peers: Peers) -> AccountState:
-        return cls(
-            caller=caller,
-            baseline=peers.daily,
-            negative=peers.negative,
-            far=peers.far,
-            unseen=peers.unseen,
-            stranger=peers.stranger,
-            off=peers.off_hours,
-            cardless=peers.cardless,
-        )
+        return cls(caller=caller, baseline=peers.daily)
+
+    def view(self, origin: int, peers: Peers) -> Shares:
+        shares = self.views.get(origin)
+        if shares is None:
+            if len(self.views) >= MAX_VIEWS:
+                del self.views[next(iter(self.views))]
+            shares = self.views[origin] = Shares.of(peers)
+        return shares
 
     def roll_day(self, day: int, peers: Peers) -> None:
         if self.day >= 0 and self.day_count:
@@ -79,6 +101,9 @@ class AccountState:
         self.day, self.day_count = day, 0
 
     def throttled(self, now: float) -> int:
+        """Count a quota refusal; those of an account already slowed down do not count."""
+        if self.slowed_at is not None:
+            return self.throttles
         slot = int(now // 600)
         if slot != self.throttle_slot:
             self.throttle_slot, self.throttles = slot, 0
@@ -88,10 +113,16 @@ class AccountState:
     def recent_throttles(self, now: float) -> int:
         return self.throttles if int(now // 600) == self.throttle_slot else 0
 
-    def learn(self, q: Question, positive: bool, now: float, peers: Peers) -> None:
+    def learn(self, q: Question, positive: bool, now: float, peers: Peers, view: Shares) -> bool:
+        """Update the counters and ``view`` with one answered question; True when its patient is
+        a stranger (born far from the practice and never seen by this account)."""
         day, hour, weekday = local_clock(now)
         if day != self.day:
             self.roll_day(day, peers)
+        hour_slot = int(now // 3_600)
+        if hour_slot != self.hour:
+            self.hour, self.hour_count = hour_slot, 0
+        self.hour_count += 1
         self.day_count += 1
         self.questions += 1
         far = q.departement != self.caller.departement
@@ -101,22 +132,25 @@ class AccountState:
                 self.seen_before, self.seen = self.seen, set()
             self.seen.add(q.patient)
         off = off_hours(hour, weekday)
-        sequential = q.series == self.last_series and 0 < abs(q.order - self.last_order) <= 3
-        self.last_series, self.last_order = q.series, q.order
-        a = CARDLESS_ALPHA if q.cardless else ALPHA  # a card-less question weighs double
-        self.negative += a * ((not positive) - self.negative)
-        self.far += a * (far - self.far)
-        self.unseen += a * (unseen - self.unseen)
-        self.stranger += a * ((far and unseen) - self.stranger)
-        self.sequence += a * (sequential - self.sequence)
-        self.off += a * (off - self.off)
-        self.cardless += a * (q.cardless - self.cardless)
+        v = view
+        sequential = q.series == v.last_series and 0 < abs(q.order - v.last_order) <= 3
+        v.last_series, v.last_order = q.series, q.order
+        a = CARDLESS_ALPHA if q.cardless else ALPHA
+        v.questions += 1
+        v.negative += a * ((not positive) - v.negative)
+        v.far += a * (far - v.far)
+        v.unseen += a * (unseen - v.unseen)
+        v.stranger += a * ((far and unseen) - v.stranger)
+        v.sequence += a * (sequential - v.sequence)
+        v.off += a * (off - v.off)
+        v.cardless += a * (q.cardless - v.cardless)
         if positive and not q.agree:
             self.estimates_day += 1
             self.pending_estimates.add(q.patient)
         elif q.agree:
             self.pending_estimates.discard(q.patient)
         peers.learn(not positive, far, unseen, off, q.cardless)
+        return far and unseen
 
     def new_origin(self, now: float) -> bool:
         """Admitted from an origin first used less than a day ago (the first one excepted)."""
