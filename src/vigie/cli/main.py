@@ -8,6 +8,7 @@ from vigie.cli import guard, imports, keys, professionals
 from vigie.cli.demo import demo_request
 from vigie.cli.seed import seed
 from vigie.cli.serve import serve
+from vigie.cli.simulate import simulate
 
 app = typer.Typer(
     help="Vigie : tiers payant, éligibilité et calcul des parts AMO / AMC / patient.",
@@ -21,4 +22,5 @@ app.add_typer(professionals.professional_app, name="professional")
 app.add_typer(professionals.token_app, name="token")
 app.command("seed")(seed)
 app.command("serve")(serve)
+app.command("simulate")(simulate)
 app.command("demo-request")(demo_request)

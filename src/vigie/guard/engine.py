@@ -24,6 +24,7 @@ from vigie.guard.signals import (
     SLOW_AT,
     Platform,
     Signal,
+    asks_wrong,
     assess,
     behaviour,
     score,
@@ -113,13 +114,13 @@ class Guard:
             st = self.state(caller)
             if not self._origin_admitted(st, origin, stepped_up_at, now):
                 return STEP_UP
-            checks = checks_for(
-                caller.profession,
-                caller.account,
-                caller.structure,
-                cardless=q.cardless,
-                slowed=st.slowed_at is not None,
-            )
+            kind = (q.cardless, st.slowed_at is not None)
+            checks = st.checks.get(kind)
+            if checks is None:
+                checks = st.checks[kind] = checks_for(
+                    caller.profession, caller.account, caller.structure,
+                    cardless=kind[0], slowed=kind[1],
+                )  # fmt: skip
             wait = self.quotas.take(checks, now)
             if wait <= 0:
                 return ALLOW
@@ -167,7 +168,7 @@ class Guard:
         total, acts = score(fired), behaviour(fired)
         threshold = suspend_threshold(platform)
         slowed_for = 0 if st.slowed_at is None else st.questions - st.slowed_at
-        lasting = slowed_for >= PERSISTENT_SLOW and total >= SLOW_AT
+        lasting = slowed_for >= PERSISTENT_SLOW and total >= SLOW_AT and asks_wrong(fired)
         if acts >= BEHAVIOUR_TO_SUSPEND and (total >= threshold or lasting):
             if total < threshold:
                 fired.append(Signal("persistance", 0, slowed_for, 0, "questions déjà ralenties"))

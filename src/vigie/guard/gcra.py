@@ -48,15 +48,17 @@ class MemoryQuotaStore:
             if now - self._swept > 3_600:
                 self._sweep(now)
             tats = self._tat
-            pending: list[tuple[str, float]] = []
-            wait = 0.0
+            wait, pending = 0.0, []
             for key, limit, period in checks:
-                delay, new_tat = wait_for(tats.get(key), limit, period, now)
-                wait = max(wait, delay)
-                pending.append((key, new_tat))
+                tat = tats.get(key, now)
+                new_tat = (tat if tat > now else now) + period / limit
+                delay = new_tat - period - now
+                if delay > wait:
+                    wait = delay
+                pending.append(new_tat)
             if wait > 0:
                 return wait
-            for key, new_tat in pending:
+            for (key, _, _), new_tat in zip(checks, pending, strict=True):
                 tats[key] = new_tat
             return 0.0
 

@@ -14,6 +14,9 @@ BURST_WINDOW = 900.0  # 15 minutes
 BURST_MIN = 12  # accounts moving to new origins within the window, at the least
 BURST_FACTOR = 5.0  # ... and this many times the usual rate
 BURST_HOLD = DAY  # a wave's cohort stays watched this long after its last move
+# A slower wave, spread over hours: moves in the last day against the usual day.
+SLOW_WAVE_MIN = 30
+SLOW_WAVE_FACTOR = 3.0
 COHORT_ALPHA = 0.02
 
 
@@ -22,9 +25,13 @@ class PlatformWatch:
         # origin -> {structure key: last seen}; a structure key is the structure or the account.
         self._origins: dict[int, dict[int, float]] = {}
         self._moves: deque[tuple[float, int]] = deque()
+        self._day_moves: deque[tuple[float, int]] = deque()
         self._rate = 2.0  # usual new-origin moves per window, learnt slowly
         self._rate_window = -1
         self._rate_count = 0
+        self._daily = 10.0  # usual new-origin moves per day, learnt slowly
+        self._day = -1
+        self._day_count = 0
         self.burst_until = 0.0
         self.cohort: set[int] = set()
         self.cohort_strangers = 0.3
@@ -49,17 +56,31 @@ class PlatformWatch:
                 self._rate += 0.05 * (self._rate_count - self._rate)
             self._rate_window, self._rate_count = window, 0
         self._rate_count += 1
-        moves = self._moves
+        day = int(now // DAY)
+        if day != self._day:
+            if self._day >= 0 and now >= self.burst_until:
+                self._daily += 0.1 * (self._day_count - self._daily)
+            self._day, self._day_count = day, 0
+        self._day_count += 1
+        moves, day_moves = self._moves, self._day_moves
         moves.append((now, account))
+        day_moves.append((now, account))
         while moves and now - moves[0][0] > BURST_WINDOW:
             moves.popleft()
+        while day_moves and now - day_moves[0][0] > DAY:
+            day_moves.popleft()
         if now < self.burst_until:
             self.cohort.add(account)
             self.burst_until = now + BURST_HOLD
         elif len(moves) >= max(BURST_MIN, BURST_FACTOR * self._rate):
-            self.burst_until = now + BURST_HOLD
-            self.cohort = {a for _, a in moves}
-            self.cohort_strangers = 0.3
+            self._start_wave(now, moves)
+        elif len(day_moves) >= max(SLOW_WAVE_MIN, SLOW_WAVE_FACTOR * self._daily):
+            self._start_wave(now, day_moves)
+
+    def _start_wave(self, now: float, moves: deque[tuple[float, int]]) -> None:
+        self.burst_until = now + BURST_HOLD
+        self.cohort = {a for _, a in moves}
+        self.cohort_strangers = 0.3
 
     def in_burst(self, account: int, now: float) -> bool:
         return now < self.burst_until and account in self.cohort

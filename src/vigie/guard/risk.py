@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from vigie.guard.baselines import Peers, next_baseline
 from vigie.guard.features import Caller, Question
+from vigie.guard.quotas import Check
 
 ALPHA = 0.07  # weight of one question in an origin's moving shares (about 28 questions)
 CARDLESS_ALPHA = 2 * ALPHA  # a card-less question weighs double
@@ -78,6 +79,7 @@ class AccountState:
     origins: dict[int, float] = field(default_factory=dict)  # origin -> admitted since
     pending_origins: dict[int, float] = field(default_factory=dict)  # origin -> first seen
     slowed_at: int | None = None  # questions count when the account was slowed down
+    checks: dict[tuple[bool, bool], list[Check]] = field(default_factory=dict)  # quota keys
 
     @classmethod
     def fresh(cls, caller: Caller, peers: Peers) -> AccountState:

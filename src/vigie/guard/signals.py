@@ -21,6 +21,9 @@ SHARED_ORIGIN = 6  # a group practice shares an address; six structures on one i
 # Signals about where a question comes from, not what it asks: alone, they never slow down or
 # suspend anyone (an honest practice changes networks, shares an address, or moves during a wave).
 CONTEXT = frozenset({"nouvelle_origine", "origine_partagee", "rafale_plateforme"})
+# Being busier than usual is what quotas are for: a lasting slow-down suspends only when what
+# is asked (patients, answers, identifiers) looks wrong too.
+VOLUME = frozenset({"rafale", "volume_heure", "volume_compte", "volume_pairs"})
 BEHAVIOUR_TO_SLOW = 2
 BEHAVIOUR_TO_SUSPEND = 3
 
@@ -57,7 +60,7 @@ def assess(
     if throttles >= 2:
         add(Signal("rafale", 4, throttles, 0, "refus de quota en 10 minutes"))
     own = max(st.baseline, 1.0)
-    hourly = max(15.0, 4 * own / 9)
+    hourly = max(12.0, 4 * own / 9)
     if st.hour_count > hourly:
         add(Signal("volume_heure", 3, st.hour_count, own / 9, "questions dans l'heure"))
     if st.day_count >= 20 and st.day_count > 3 * own:
@@ -106,6 +109,11 @@ def score(fired: list[Signal]) -> int:
 
 def behaviour(fired: list[Signal]) -> int:
     return sum(s.points for s in fired if s.name not in CONTEXT)
+
+
+def asks_wrong(fired: list[Signal]) -> bool:
+    """A signal about what is asked, not how much or from where."""
+    return any(s.name not in CONTEXT and s.name not in VOLUME for s in fired)
 
 
 def suspend_threshold(platform: Platform) -> int:
