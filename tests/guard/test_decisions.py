@@ -6,6 +6,7 @@ from tests.guard.helpers import MONDAY_9H, ask, new_guard, pro, q
 from vigie.guard.baselines import GROWTH_CAP, next_baseline
 from vigie.guard.engine import Alert, Decision, Guard
 from vigie.guard.features import Caller
+from vigie.guard.quotas import CARDLESS
 from vigie.guard.signals import SHARED_ORIGIN, SUSPEND_AT, Platform, assess
 from vigie.identity.identifiers import Profession
 
@@ -63,13 +64,17 @@ def test_guessing_negative_answers_and_sequential_nirs_are_suspended() -> None:
 
 def test_cardless_questions_have_their_own_tight_budget() -> None:
     guard, containment = new_guard()
-    caller = pro(profession=Profession.physician)
-    decisions = [ask(guard, caller, q(i, cardless=True), MONDAY_9H + i * 3_600) for i in range(5)]
-    assert decisions == [Decision.ALLOW] * 3 + [Decision.THROTTLE] * 2  # three a day
+    caller = pro(profession=Profession.pharmacist)
+    allowed = CARDLESS[Profession.pharmacist].day
+    decisions = [
+        ask(guard, caller, q(i, cardless=True), MONDAY_9H + i * 1_200) for i in range(allowed + 2)
+    ]
+    assert decisions == [Decision.ALLOW] * allowed + [Decision.THROTTLE] * 2
     assert containment.alerts == []
-    assert firing(guard, caller, MONDAY_9H) == ["sans_carte"]  # weighs, contains nobody alone
+    later = MONDAY_9H + 10 * 1_200  # the refusals are past ten minutes
+    assert firing(guard, caller, later) == ["sans_carte"]  # weighs, contains nobody alone
     # Full-card questions are not charged to the card-less budget.
-    assert ask(guard, pro(2, Profession.physician), q(99), MONDAY_9H) is Decision.ALLOW
+    assert ask(guard, caller, q(99), MONDAY_9H + 9 * 1_200) is Decision.ALLOW
 
 
 def test_a_new_origin_needs_a_step_up_then_counts_as_new_for_a_day() -> None:

@@ -16,7 +16,7 @@ from vigie.guard.features import Caller, Question
 from vigie.guard.gcra import QuotaStore
 from vigie.guard.platform import PlatformWatch
 from vigie.guard.quotas import checks_for
-from vigie.guard.risk import AccountState, Shares
+from vigie.guard.risk import SLOW_MEMORY, AccountState, Shares
 from vigie.guard.signals import (
     BEHAVIOUR_TO_SLOW,
     BEHAVIOUR_TO_SUSPEND,
@@ -163,7 +163,8 @@ class Guard:
         slow down on a middling one; context signals alone do neither."""
         fired = assess(st, view, self.peers[st.caller.profession], platform, now)
         if not fired:
-            st.slowed_at = None
+            if now >= st.slowed_until:
+                st.slowed_at = None
             return False
         total, acts = score(fired), behaviour(fired)
         threshold = suspend_threshold(platform)
@@ -178,7 +179,8 @@ class Guard:
         if total >= SLOW_AT and acts >= BEHAVIOUR_TO_SLOW:
             if st.slowed_at is None:
                 st.slowed_at = st.questions
-        else:
+            st.slowed_until = now + SLOW_MEMORY
+        elif now >= st.slowed_until:
             st.slowed_at = None
         return False
 

@@ -13,7 +13,7 @@ DAY = 86_400.0
 BURST_WINDOW = 900.0  # 15 minutes
 BURST_MIN = 12  # accounts moving to new origins within the window, at the least
 BURST_FACTOR = 5.0  # ... and this many times the usual rate
-BURST_HOLD = DAY  # a wave's cohort stays watched this long after its last move
+BURST_HOLD = DAY  # a wave's cohort stays watched this long after the wave is seen
 # A slower wave, spread over hours: moves in the last day against the usual day.
 SLOW_WAVE_MIN = 30
 SLOW_WAVE_FACTOR = 3.0
@@ -29,7 +29,7 @@ class PlatformWatch:
         self._rate = 2.0  # usual new-origin moves per window, learnt slowly
         self._rate_window = -1
         self._rate_count = 0
-        self._daily = 10.0  # usual new-origin moves per day, learnt slowly
+        self._daily: float | None = None  # usual new-origin moves per day, after a first day
         self._day = -1
         self._day_count = 0
         self.burst_until = 0.0
@@ -59,7 +59,10 @@ class PlatformWatch:
         day = int(now // DAY)
         if day != self._day:
             if self._day >= 0 and now >= self.burst_until:
-                self._daily += 0.1 * (self._day_count - self._daily)
+                last = self._day_count
+                self._daily = (
+                    last if self._daily is None else self._daily + 0.1 * (last - self._daily)
+                )
             self._day, self._day_count = day, 0
         self._day_count += 1
         moves, day_moves = self._moves, self._day_moves
@@ -70,11 +73,12 @@ class PlatformWatch:
         while day_moves and now - day_moves[0][0] > DAY:
             day_moves.popleft()
         if now < self.burst_until:
-            self.cohort.add(account)
-            self.burst_until = now + BURST_HOLD
+            self.cohort.add(account)  # joins the watched wave; the wave does not last longer
         elif len(moves) >= max(BURST_MIN, BURST_FACTOR * self._rate):
             self._start_wave(now, moves)
-        elif len(day_moves) >= max(SLOW_WAVE_MIN, SLOW_WAVE_FACTOR * self._daily):
+        elif self._daily is not None and len(day_moves) >= max(
+            SLOW_WAVE_MIN, SLOW_WAVE_FACTOR * self._daily
+        ):
             self._start_wave(now, day_moves)
 
     def _start_wave(self, now: float, moves: deque[tuple[float, int]]) -> None:

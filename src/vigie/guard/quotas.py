@@ -12,6 +12,7 @@ Why these numbers (per account; a structure gets STRUCTURE_FACTOR times its prof
 - Audiologists fit a few patients a week: 20 a day is already far beyond their practice.
 - The minute limit allows a short burst (a queue at the counter) but not scraping: at 6 a minute
   an account that scrapes is throttled after 6 answers and suspended soon after (risk engine).
+  Laboratories (the morning blood-test rush) and hospital desks get 10 and 15.
 - The 30-day limit is about 15 busy days: low-and-slow extraction hits it within a month even
   when it stays under the daily limit.
 - Card-less lookups (the patient forgot the mutuelle card) prove less possession, so they get a
@@ -42,8 +43,8 @@ class Limits:
 # Full-card questions, per account.
 ACCOUNT: dict[P, Limits] = {
     P.pharmacist: Limits(6, 400, 6_000),
-    P.laboratory: Limits(6, 500, 8_000),
-    P.hospital: Limits(10, 600, 10_000),
+    P.laboratory: Limits(10, 500, 8_000),
+    P.hospital: Limits(15, 600, 10_000),
     P.physician: Limits(4, 80, 1_200),
     P.dentist: Limits(4, 60, 900),
     P.nurse: Limits(4, 60, 900),

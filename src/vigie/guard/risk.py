@@ -19,6 +19,8 @@ CARDLESS_ALPHA = 2 * ALPHA  # a card-less question weighs double
 SEEN_GENERATION = 3_000  # patients remembered per generation (two generations kept)
 NEW_ORIGIN_MEMORY = 86_400.0  # an origin counts as new for a day after its step-up
 MAX_VIEWS = 8
+THROTTLE_MEMORY = 600.0
+SLOW_MEMORY = 3_600.0  # a slowed account stays slowed an hour at least
 
 
 def local_clock(now: float) -> tuple[int, int, int]:
@@ -68,8 +70,8 @@ class AccountState:
     day_count: int = 0
     hour: int = -1
     hour_count: int = 0
-    throttle_slot: int = -1
-    throttles: int = 0
+    throttle_times: list[float] = field(default_factory=list)  # the last quota refusals
+    slowed_until: float = 0.0
     estimates_day: int = 0
     orphans: float = 0.0  # share of yesterday's estimates never followed by an agreement
     views: dict[int, Shares] = field(default_factory=dict)  # origin -> its shares
@@ -102,18 +104,18 @@ class AccountState:
         self.estimates_day = 0
         self.day, self.day_count = day, 0
 
-    def throttled(self, now: float) -> int:
+    def throttled(self, now: float) -> None:
         """Count a quota refusal; those of an account already slowed down do not count."""
         if self.slowed_at is not None:
-            return self.throttles
-        slot = int(now // 600)
-        if slot != self.throttle_slot:
-            self.throttle_slot, self.throttles = slot, 0
-        self.throttles += 1
-        return self.throttles
+            return
+        times = self.throttle_times
+        times.append(now)
+        if len(times) > 10:
+            del times[0]
 
     def recent_throttles(self, now: float) -> int:
-        return self.throttles if int(now // 600) == self.throttle_slot else 0
+        """Quota refusals in the last ten minutes."""
+        return sum(1 for t in self.throttle_times if now - t < THROTTLE_MEMORY)
 
     def learn(self, q: Question, positive: bool, now: float, peers: Peers, view: Shares) -> bool:
         """Update the counters and ``view`` with one answered question; True when its patient is

@@ -79,7 +79,7 @@ def assess(
         add(Signal("sequence", 4, v.sequence, 0.0, "NIR consécutifs"))
     if v.off > peers.off_hours + 0.5:
         add(Signal("horaires", 1, v.off, peers.off_hours, "part hors heures d'ouverture"))
-    if v.cardless > 0.35:
+    if v.cardless > 0.4:
         add(Signal("sans_carte", 3, v.cardless, peers.cardless, "part de questions sans carte"))
     if st.orphans > 0.8:
         add(Signal("devis_orphelins", 1, st.orphans, 0.3, "devis jamais suivis d'un accord"))

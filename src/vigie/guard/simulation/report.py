@@ -51,6 +51,12 @@ def results(sim: Simulation, elapsed: float, seed: int) -> dict[str, Any]:
             }
         )
     false_rate = len(honest.suspended) * per_10k
+    honest_accounts = {sim.pros[i].account for i in honest.suspended}
+    why: dict[str, int] = {}
+    for alert in sim.containment.alerts:
+        if alert.caller.account in honest_accounts:
+            for signal in alert.signals:
+                why[signal.name] = why.get(signal.name, 0) + 1
     return {
         "model": MODEL,
         "seed": seed,
@@ -69,6 +75,7 @@ def results(sim: Simulation, elapsed: float, seed: int) -> dict[str, Any]:
             "target_per_10k_days": FALSE_CONTAINMENT_TARGET,
             "step_ups_per_10k_days": round(honest.step_ups * per_10k, 1),
             "throttles_per_10k_days": round(honest.throttles * per_10k, 1),
+            "false_containment_signals": dict(sorted(why.items(), key=lambda kv: -kv[1])),
             "met": false_rate <= FALSE_CONTAINMENT_TARGET,
         },
         "guard_us_per_question": round(1e6 * elapsed / max(1, _questions(sim)), 1),

@@ -99,20 +99,28 @@ class Simulation:
     def honest_ask(self, index: int, person: int, flags: int, now: float) -> None:
         h = self.honest
         h.questions += 1
-        q = self._question(person, bool(flags & CARDLESS), bool(flags & AGREE))
-        positive = bool(self.population.covered[person]) and not flags & TYPO
-        account = self.pros[index].account
+        pop = self.population
+        q = Question(
+            person, pop.departements[pop.birth[person]], pop.series[person], pop.order[person],
+            bool(flags & CARDLESS), bool(flags & AGREE),
+        )  # fmt: skip
+        positive = bool(pop.covered[person]) and not flags & TYPO
+        caller = self.callers[index]
         origin = self.origins[index]
-        decision, wait = self._decide(index, q, origin, positive, now, self.stepped.get(account))
-        if decision is Decision.STEP_UP:
+        guard = self.guard
+        verdict = guard.admit(caller, q, origin, self.stepped.get(caller.account), now)
+        if verdict.decision is Decision.STEP_UP:
             h.step_ups += 1
             now += STEP_UP_DELAY
-            self.stepped[account] = now
-            decision, wait = self._decide(index, q, origin, positive, now, now)
+            self.stepped[caller.account] = now
+            verdict = guard.admit(caller, q, origin, now, now)
+        decision = verdict.decision
+        if decision is Decision.ALLOW:
+            decision = guard.observe(caller, q, origin, positive, now).decision
         if decision is Decision.THROTTLE:
             h.throttles += 1
-            if wait < 1_800 and flags & RETRIED == 0:
-                self._push(now + wait, RETRY, index, person, flags | RETRIED)
+            if verdict.retry_after < 1_800 and flags & RETRIED == 0:
+                self._push(now + verdict.retry_after, RETRY, index, person, flags | RETRIED)
             return
         if decision is Decision.SUSPEND:
             self._suspended(index, now)
