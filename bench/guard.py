@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def measure(
         else MemoryQuotaStore()
     )
     guard = Guard(quotas, MemoryContainment())
-    origin = origin_of("192.0.2.10", "bench")
+    origins = [origin_of(f"192.0.2.{i % 250}", f"bench/{i}") for i in range(ACCOUNTS + 1)]
     try:
         with runtime.engine.connect() as conn:
             view = verify_token(conn, token)
@@ -79,6 +80,7 @@ def measure(
             request = EligibilityRequest.model_validate_json(body)
             clock[0] += 0.05  # each account asks every 25 s: never over its quotas
             caller = callers[int(clock[0] * 20) % ACCOUNTS]
+            origin = origins[caller.account]
             p = request.patient
             q = question(p.nir, p.birth_date, p.birth_rank, cardless=request.card is None,
                          agree=request.mode == "agree")  # fmt: skip
@@ -115,24 +117,25 @@ def measure(
 
 def micro(decisions: int = 100_000) -> dict[str, float]:
     """The guard alone (features, admit, observe), in memory: microseconds per question."""
-    guard = Guard(MemoryQuotaStore(), MemoryContainment())
-    callers = [Caller(i, f"rpps:{i}", Profession.pharmacist, "75", None) for i in range(500)]
-    origin = origin_of("192.0.2.10", "bench")
-    from datetime import date
-
+    # 20,000 accounts each asking every 1,000 s about its 50 regular patients: an ordinary day.
+    n = 20_000
+    callers = [Caller(i, f"rpps:{i}", Profession.pharmacist, "75", None) for i in range(n)]
+    origins = [origin_of(f"192.0.2.{i % 250}", f"bench/{i}") for i in range(n)]
+    containment = MemoryContainment()
+    guard = Guard(MemoryQuotaStore(), containment)
     now = time.time()
     started = time.perf_counter()
     for i in range(decisions):
         now += 0.05
-        q = question(f"18501751{i % 100000:05d}", date(1985, 1, 1 + i % 28), 1,
-                     cardless=False, agree=True)  # fmt: skip
-        caller = callers[i % 500]
-        guard.admit(caller, q, origin, None, now)
+        who, patient = i % n, (i * 7919) % 50
+        nir = f"18501751{(who * 50 + patient) % 100_000:05d}"
+        q = question(nir, date(1985, 1, 1 + patient % 28), 1, cardless=False, agree=True)
+        caller, origin = callers[who], origins[who]
+        if guard.admit(caller, q, origin, None, now).refused:
+            raise SystemExit("la garde a refusé pendant la mesure : mesure invalide")
         guard.observe(caller, q, origin, True, now)
-    return {
-        "decisions": decisions,
-        "us_per_question": 1e6 * (time.perf_counter() - started) / decisions,
-    }
+    elapsed = time.perf_counter() - started
+    return {"decisions": decisions, "us_per_question": 1e6 * elapsed / decisions}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,12 +18,14 @@ BURST_HOLD = DAY  # a wave's cohort stays watched this long after the wave is se
 SLOW_WAVE_MIN = 30
 SLOW_WAVE_FACTOR = 3.0
 COHORT_ALPHA = 0.02
+PRUNE_EVERY = 300.0  # an origin's groups older than a day are dropped at most every 5 minutes
 
 
 class PlatformWatch:
     def __init__(self) -> None:
         # origin -> {structure key: last seen}; a structure key is the structure or the account.
         self._origins: dict[int, dict[int, float]] = {}
+        self._pruned: dict[int, float] = {}  # origin -> when its groups were last pruned
         self._moves: deque[tuple[float, int]] = deque()
         self._day_moves: deque[tuple[float, int]] = deque()
         self._rate = 2.0  # usual new-origin moves per window, learnt slowly
@@ -42,7 +44,8 @@ class PlatformWatch:
         if groups is None:
             groups = self._origins[origin] = {}
         groups[group] = now
-        if len(groups) > 2:
+        if len(groups) > 2 and now - self._pruned.get(origin, 0.0) > PRUNE_EVERY:
+            self._pruned[origin] = now
             stale = [g for g, t in groups.items() if now - t > DAY]
             for g in stale:
                 del groups[g]

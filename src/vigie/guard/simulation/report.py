@@ -7,6 +7,7 @@ professionals' false containments per 10,000 professional-days.
 
 from __future__ import annotations
 
+import io
 import json
 import statistics
 from pathlib import Path
@@ -133,6 +134,8 @@ def chart(data: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     positions = range(len(labels))
     ax.bar(positions, exposed, color="#3b6ea5", label="personnes exposées avant confinement")
+    for x, s in zip(positions, scenarios, strict=True):  # the real count (0 cannot be drawn)
+        ax.text(x, max(s["exposed"], 0.5) * 1.15, str(s["exposed"]), ha="center", fontsize=9)
     ax.scatter(positions, targets, color="#c0392b", marker="_", s=900, label="cible")
     ax.set_yscale("log")
     ax.set_xticks(list(positions), labels, rotation=15, ha="right", fontsize=8)
@@ -149,9 +152,13 @@ def chart(data: dict[str, Any], path: Path) -> None:
 
 
 def write(data: dict[str, Any], out: Path, console: Console) -> tuple[Path, Path]:
+    """simulation.json, simulation.png and simulation.txt (the table) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     json_path, png_path = out / "simulation.json", out / "simulation.png"
     json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     chart(data, png_path)
     console.print(table(data))
+    text = Console(record=True, width=120, file=io.StringIO())
+    text.print(table(data))
+    (out / "simulation.txt").write_text(text.export_text(), encoding="utf-8")
     return json_path, png_path
