@@ -167,3 +167,17 @@ def test_off_hours_and_orphan_estimates_fire() -> None:
         ask(guard, caller, q(i, agree=False), night + i * 600)
     ask(guard, caller, q(99), night + 86_400)  # the next day: yesterday's estimates are orphans
     assert {"horaires", "devis_orphelins"} <= set(firing(guard, caller, night))
+
+
+def test_origin_is_the_network_and_the_device() -> None:
+    from vigie.guard.features import nir_departement, origin_of, practice_departement
+
+    assert origin_of("203.0.113.7", "ui/1") == origin_of("203.0.113.200", "ui/1")
+    assert origin_of("203.0.113.7", "ui/1") != origin_of("198.51.100.7", "ui/1")
+    assert origin_of("203.0.113.7", "ui/1") != origin_of("203.0.113.7", "ui/2")
+    assert origin_of("2001:db8:1:2::1", "x") == origin_of("2001:db8:1:ffff::9", "x")
+    assert nir_departement("2850475056011") == "75"
+    assert nir_departement("185012A056011") == "2A"
+    assert nir_departement("1850197305601") == "973"
+    assert practice_departement("20000") == "2A" and practice_departement("20290") == "2B"
+    assert practice_departement("97300") == "973" and practice_departement("69001") == "69"

@@ -169,3 +169,32 @@ def test_cardless_questions_spend_their_own_budget(
     refused = client.post("/v1/eligibility", json=body, headers=auth)
     assert refused.status_code == 429  # one card-less question a minute
     assert client.post("/v1/eligibility", json=request(BOB), headers=auth).status_code == 200
+
+
+def test_fhir_refusals_are_operation_outcomes_with_a_reason(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    from tests.api.test_fhir_api import fhir_request
+
+    headers = {**auth, **FHIR, "user-agent": "logiciel/1"}
+    burst = ACCOUNT[Profession.pharmacist].minute
+    for _ in range(burst):
+        ok = client.post(
+            "/fhir/CoverageEligibilityRequest", json=fhir_request(ALICE), headers=headers
+        )
+        assert ok.status_code == 200, ok.text
+    refused = client.post(
+        "/fhir/CoverageEligibilityRequest", json=fhir_request(ALICE), headers=headers
+    )
+    assert refused.status_code == 429
+    issue = refused.json()["issue"][0]
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    assert issue["code"] == "throttled"
+    assert issue["details"]["coding"][0]["code"] == "quota_exceeded"
+    assert ALICE.nir not in refused.text
+    moved = {**headers, "user-agent": "autre/2"}
+    step_up = client.post(
+        "/fhir/CoverageEligibilityRequest", json=fhir_request(ALICE), headers=moved
+    )
+    assert step_up.status_code == 401
+    assert step_up.json()["issue"][0]["details"]["coding"][0]["code"] == "step_up_required"

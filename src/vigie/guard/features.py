@@ -67,6 +67,14 @@ def question(
     )
 
 
+def network_of(host: str) -> str:
+    """The network a client address belongs to: IPv4 /24, IPv6 /48 (a home box's address
+    changes inside its provider's block; a new network is what matters)."""
+    if ":" in host:
+        return ":".join(host.split(":")[:3])
+    return host.rsplit(".", 1)[0]
+
+
 def origin_of(client_host: str | None, user_agent: str | None) -> int:
     """The network origin and device of a request, as a keyed digest (never stored)."""
-    return digest(client_host or "-", user_agent or "-")
+    return digest(network_of(client_host or "-"), user_agent or "-")
