@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from vigie.cli.common import console, fail, runtime
 from vigie.db.engine import read_transaction, write_transaction
@@ -20,19 +19,22 @@ def alerts(
     """List the latest alerts, each with the signals that explain it."""
     with runtime() as rt, read_transaction(rt.engine) as conn:
         found = service.list_alerts(conn, active_only=active, limit=limit)
-    table = Table(title="Alertes de la protection", show_lines=True)
-    for column in ("alerte", "date", "suspension", "état", "explication"):
-        table.add_column(column)
+    if not found:
+        console.print("aucune alerte")
     for alert in found:
-        state = "levée par " + (alert.lifted_by or "?") if alert.lifted_at else "en cours"
-        table.add_row(
-            str(alert.id),
-            f"{alert.created_at:%Y-%m-%d %H:%M}",
-            str(alert.suspension or "-"),
-            state if alert.suspension else "-",
-            alert.summary,
+        if alert.suspension is None:
+            state = "sans suspension"
+        elif alert.lifted_at is not None:
+            state = f"suspension {alert.suspension} levée par {alert.lifted_by}"
+        else:
+            state = f"suspension {alert.suspension} en cours"
+        # soft_wrap: an explanation line is never cut in the middle on a narrow terminal.
+        console.print(
+            f"[bold]alerte {alert.id}[/bold] — {alert.created_at:%Y-%m-%d %H:%M} — {state}",
+            soft_wrap=True,
         )
-    console.print(table if found else "aucune alerte")
+        console.print(alert.summary, soft_wrap=True, highlight=False, markup=False)
+        console.print()
 
 
 @app.command("lift")
