@@ -87,7 +87,8 @@ def sqlite_store(tmp_path: Path, sqlite_template: Path) -> str:
 def settings(tmp_path: Path, store: str) -> Settings:
     keys = tmp_path / "keys.json"
     keyfile.save(keyfile.generate(), keys)
-    return Settings(database_url=store, keys=keys, token_cache_seconds=0)
+    # The guard's own tests turn it on (tests/guard); elsewhere it would throttle the suites.
+    return Settings(database_url=store, keys=keys, token_cache_seconds=0, guard=False)
 
 
 @pytest.fixture

@@ -75,3 +75,15 @@ class Settings(BaseSettings):
 
     def local_issuer(self) -> str:
         return self.public_url.rstrip("/")
+
+    # Shared quota store (redis://host:port/db); unset: each process keeps its own quotas.
+    redis_url: str | None = None
+    # The access guard (quotas, risk signals, containment). Off only for tests that are not
+    # about it; production refuses to start without it.
+    guard: bool = True
+
+    @model_validator(mode="after")
+    def _guard_in_production(self) -> Settings:
+        if self.environment == "production" and not self.guard:
+            raise ValueError("VIGIE_GUARD ne peut pas être désactivé en production")
+        return self

@@ -328,7 +328,7 @@ ERROR_CASES: list[tuple[str, Mutator, str]] = [
     ("rank zero", set_at([*PAT, "multipleBirthInteger"], 0), "Patient.multipleBirthInteger"),
     ("rank as text", set_at([*PAT, "multipleBirthInteger"], "2"), "Patient.multipleBirthInteger"),
     ("rank as bool", set_at([*PAT, "multipleBirthInteger"], True), "Patient.multipleBirthInteger"),
-    ("no insurance", delete_at(["insurance"]), "CoverageEligibilityRequest.insurance"),
+    # No insurance at all is a card-less question (tests/eligibility/test_cardless.py).
     ("empty insurance", set_at(["insurance"], []), "CoverageEligibilityRequest.insurance"),
     (
         "two insurances",

@@ -76,6 +76,8 @@ KNOWN = (
         ("/auth/step-up", "POST"),
         ("/auth/logout", "POST"),
         ("/portal", "GET"),
+        ("/v1/guard/alerts", "GET"),
+        ("/v1/guard/suspensions/{suspension}/lift", "POST"),
     }
 )
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

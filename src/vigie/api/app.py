@@ -22,6 +22,8 @@ from vigie.api.admin_routes import router as admin_router
 from vigie.api.deps import Services, authenticate
 from vigie.api.eligibility_routes import router as eligibility_router
 from vigie.api.fhir_routes import router as fhir_router
+from vigie.api.guard_gate import build_guard
+from vigie.api.guard_routes import router as guard_router
 from vigie.api.oidc_routes import router as oidc_router
 from vigie.db.engine import checkpoint_in_background
 from vigie.identity.authentication import Authenticator
@@ -160,12 +162,14 @@ def create_app(runtime: Runtime) -> FastAPI:
         auth=Authenticator(runtime.settings, runtime.engine),
         inline=not runtime.settings.store_threads,
     )
+    app.state.guard = build_guard(runtime)
     errors.install(app)
     app.include_router(eligibility_router)
     app.include_router(fhir_router)
     app.include_router(oidc_router)
     app.include_router(admin_router)
     app.include_router(portal_router)
+    app.include_router(guard_router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

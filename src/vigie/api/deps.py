@@ -70,6 +70,7 @@ async def current_principal(request: Request) -> Principal:
             principal = await services.call(auth.bearer, token)
             if principal is None:
                 raise UNAUTHENTICATED
+        request.state.principal = principal  # the guard reads its last step-up
         return principal
     cookie = request.cookies.get(COOKIE)
     if not cookie:
@@ -81,6 +82,7 @@ async def current_principal(request: Request) -> Principal:
     request.state.session = session
     if request.method not in SAFE_METHODS and not await csrf_matches(request, session.csrf):
         raise CSRF_REFUSED
+    request.state.principal = principal
     return principal
 
 

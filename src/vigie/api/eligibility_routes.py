@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from vigie.api.deps import AppServices, CurrentProfessional
 from vigie.api.errors import json_error
+from vigie.api.guard_gate import AppGuard, guarded
 from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
 
@@ -19,12 +20,16 @@ AgreementNumber = Annotated[str, Path(pattern=r"^A\d{6}-[0-9A-Z]{12}$", max_leng
 
 @router.post("/eligibility", response_model=EligibilityAnswer)
 async def eligibility(
-    body: EligibilityRequest, caller: CurrentProfessional, services: AppServices
+    body: EligibilityRequest,
+    caller: CurrentProfessional,
+    services: AppServices,
+    guard: AppGuard,
+    request: Request,
 ) -> Response:
     """Is this patient covered on this date, and how does each billed line split?"""
-    answer = await services.call(
-        flows.check_eligibility, services.runtime, services.plans, caller, body
-    )
+    answer = await guarded(services, guard, request, caller, body, fhir=False)
+    if isinstance(answer, Response):
+        return answer
     return Response(answer.model_dump_json(), media_type="application/json")
 
 

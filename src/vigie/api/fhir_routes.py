@@ -17,7 +17,7 @@ from vigie.api.fhir_mapping import (
     dumps,
     parse_request,
 )
-from vigie.eligibility import flows
+from vigie.api.guard_gate import AppGuard, guarded
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -33,7 +33,7 @@ async def _body(request: Request) -> Any:
 
 
 async def _eligibility(
-    request: Request, caller: CurrentProfessional, services: AppServices
+    request: Request, caller: CurrentProfessional, services: AppServices, guard: AppGuard
 ) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ACCEPTED:
@@ -43,9 +43,9 @@ async def _eligibility(
         parsed = parse_request(await _body(request))
     except FhirInputError as exc:
         return Response(dumps(exc.to_operation_outcome()), 400, media_type=FHIR_JSON)
-    answer = await services.call(
-        flows.check_eligibility, services.runtime, services.plans, caller, parsed
-    )
+    answer = await guarded(services, guard, request, caller, parsed, fhir=True)
+    if isinstance(answer, Response):
+        return answer
     body = answer_to_fhir(
         answer, request=parsed, request_id=request.state.request_id, created=datetime.now(UTC)
     )

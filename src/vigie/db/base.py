@@ -23,6 +23,7 @@ def all_metadata() -> MetaData:
     from vigie.audit import models as _audit  # noqa: F401
     from vigie.crypto import models as _crypto  # noqa: F401
     from vigie.eligibility import models as _eligibility  # noqa: F401
+    from vigie.guard import models as _guard  # noqa: F401
     from vigie.identity import models as _identity  # noqa: F401
     from vigie.rights import models as _rights  # noqa: F401
 

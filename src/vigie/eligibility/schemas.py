@@ -64,7 +64,9 @@ CareDate = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
 
 
 class EligibilityRequest(Strict):
-    card: Card
+    # Without the mutuelle card (forgotten), the NIR, birth date and birth rank alone name the
+    # beneficiary: a card-less lookup, which the guard budgets far more tightly.
+    card: Card | None = None
     patient: Patient
     date: CareDate
     mode: Literal["estimate", "agree"] = "agree"

@@ -27,7 +27,7 @@ from vigie.eligibility.schemas import (
     LineOut,
 )
 from vigie.rights.plans import terms_of
-from vigie.rights.protected import card_message
+from vigie.rights.protected import card_message, cardless_message
 
 AGREEMENT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
@@ -56,12 +56,17 @@ class PlanCache:
 def find_coverage(
     conn: Connection, keyring: Keyring, request: EligibilityRequest, plans: PlanCache, *, lock: bool
 ) -> Coverage | None:
-    """The one beneficiary matching both cards, with a right open on the care date."""
+    """The one beneficiary matching both cards (or, card-less, the Vitale card's identifiers
+    alone), with a right open on the care date."""
     card, patient = request.card, request.patient
-    message = card_message(
-        card.amc, card.member, patient.nir, patient.birth_date, patient.birth_rank
-    )
-    row = store.coverage_row(conn, keyring.blind_index_candidates(message), request.date, lock=lock)
+    if card is None:
+        message = cardless_message(patient.nir, patient.birth_date, patient.birth_rank)
+    else:
+        message = card_message(
+            card.amc, card.member, patient.nir, patient.birth_date, patient.birth_rank
+        )
+    indexes = keyring.blind_index_candidates(message)
+    row = store.coverage_row(conn, indexes, request.date, lock=lock, cardless=card is None)
     if row is None:
         return None
     bid, plan_id, version, responsable, table = row

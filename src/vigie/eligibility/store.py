@@ -24,6 +24,11 @@ COVERAGE = Sql(
 )
 # PostgreSQL: serialise agreements of one beneficiary (SQLite holds its write lock already).
 COVERAGE_LOCKED = Sql(COVERAGE.sqlite, postgres_suffix=" FOR UPDATE OF b")
+# Card-less: the same person may be a member of two mutuelles; two matches are ambiguous.
+COVERAGE_CARDLESS = Sql(
+    COVERAGE.sqlite.replace("b.card_index IN", "b.cardless_index IN").replace("LIMIT 1", "LIMIT 2")
+)
+COVERAGE_CARDLESS_LOCKED = Sql(COVERAGE_CARDLESS.sqlite, postgres_suffix=" FOR UPDATE OF b")
 
 HISTORY = Sql(
     "SELECT family, per_year, category, care_date, amc_cents FROM agreement_lines"
@@ -45,13 +50,17 @@ NEW_LINE = Sql(
 
 
 def coverage_row(
-    conn: Connection, indexes: list[bytes], care_date: date, *, lock: bool
+    conn: Connection, indexes: list[bytes], care_date: date, *, lock: bool, cardless: bool = False
 ) -> tuple[int, int, Any, bool, Any] | None:
     """(beneficiary id, plan id, plan version, responsable, guarantees) or None; guarantees are
     JSON text on SQLite, parsed only when the plan cache misses."""
     params = {"index_a": indexes[0], "index_b": indexes[-1], "day": day(conn, care_date)}
-    rows = fetch(conn, COVERAGE_LOCKED if lock else COVERAGE, params)
-    if not rows:
+    if cardless:
+        query = COVERAGE_CARDLESS_LOCKED if lock else COVERAGE_CARDLESS
+    else:
+        query = COVERAGE_LOCKED if lock else COVERAGE
+    rows = fetch(conn, query, params)
+    if not rows or len({row[0] for row in rows}) > 1:
         return None
     bid, plan_id, version, responsable, guarantees = rows[0]
     return bid, plan_id, version, bool(responsable), guarantees

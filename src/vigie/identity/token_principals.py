@@ -9,6 +9,8 @@ client identity: an outside issuer's tokens only ever name professionals.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
 
@@ -44,8 +46,23 @@ def principal_of(
         scope = claims.get("scope")
         scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
     return Principal(
-        Role.PROFESSIONAL, f"rpps:{view.rpps}", professional=view, scopes=scopes, via="bearer"
+        Role.PROFESSIONAL,
+        f"rpps:{view.rpps}",
+        professional=view,
+        scopes=scopes,
+        step_up_at=authenticated_at(claims),
+        via="bearer",
     )
+
+
+def authenticated_at(claims: Mapping[str, object]) -> datetime | None:
+    """When the holder last proved who they are: OIDC's ``auth_time``, else the token's ``iat``
+    (a new token is a new proof: a sign-in at the issuer, or a client's signed assertion). The
+    guard's step-up asks for a token fresher than this."""
+    moment = claims.get("auth_time", claims.get("iat"))
+    if isinstance(moment, bool) or not isinstance(moment, int | float):
+        return None
+    return datetime.fromtimestamp(moment, UTC)
 
 
 def national_rpps(value: object) -> str | None:

@@ -123,7 +123,10 @@ def _birth_rank(patient: JsonObject, trace: dict[Loc, str]) -> int | None:
     return None
 
 
-def _card(request: JsonObject, lookup: _Lookup, trace: dict[Loc, str]) -> JsonObject:
+def _card(request: JsonObject, lookup: _Lookup, trace: dict[Loc, str]) -> JsonObject | None:
+    """The mutuelle card from the Coverage; no ``insurance`` at all: a card-less question."""
+    if "insurance" not in request:
+        return None
     coverage, container = _coverage(request, lookup)
     _no_modifier_extension(coverage, "Coverage")
     trace[("card",)] = "Coverage"

@@ -94,12 +94,18 @@ def _eligible_body(answer: EligibilityAnswer, request: EligibilityRequest) -> Js
     insurance: JsonObject = {"coverage": dict(_COVERAGE_REFERENCE), "inforce": True}
     if answer.lines:
         insurance["item"] = [_item(line) for line in answer.lines]
-    body: JsonObject = {
-        "disposition": _DISPOSITION_AGREED if answer.agreement else _DISPOSITION_ESTIMATE,
-        "insurer": {
+    # Card-less: the caller did not send the AMC number, so the answer does not name it.
+    insurer: JsonObject = (
+        dict(_NEGATIVE_INSURER)
+        if request.card is None
+        else {
             "identifier": {"system": AMC_SYSTEM, "value": request.card.amc},
             "display": "Organisme complémentaire (AMC)",
-        },
+        }
+    )
+    body: JsonObject = {
+        "disposition": _DISPOSITION_AGREED if answer.agreement else _DISPOSITION_ESTIMATE,
+        "insurer": insurer,
         "insurance": [insurance],
     }
     if answer.agreement:

@@ -1,0 +1,164 @@
+"""The guard's cost per eligibility request, without HTTP: run as ``python -m bench.guard``.
+
+In one process and one thread, the same bodies alternately without and with the guard, in
+blocks, so both see the same machine state: validate the body, (guard: read its features and
+``Guard.admit``), run the eligibility flow (one transaction, as the API does), (guard:
+``Guard.observe``), serialise the answer. Questions are spread over many accounts on a simulated
+clock so that quotas never refuse (a refusal costs less than an answer: the worst case is
+measured). With ``--redis-url`` the quotas are the shared Redis ones (one round trip each).
+Reads VIGIE_KEYS / VIGIE_DATABASE_URL like every Vigie process; prints one JSON object.
+The issue's budget: the guard adds at most 10 % to the eligibility latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from vigie.eligibility import flows
+from vigie.eligibility.schemas import EligibilityRequest
+from vigie.eligibility.service import PlanCache
+from vigie.guard.engine import Guard
+from vigie.guard.features import Caller, origin_of, practice_departement, question
+from vigie.guard.gcra import MemoryQuotaStore, QuotaStore
+from vigie.guard.memory import MemoryContainment
+from vigie.guard.redis_quotas import RedisQuotaStore
+from vigie.identity.authentication import Authenticator
+from vigie.identity.identifiers import Profession
+from vigie.runtime import open_runtime
+
+ACCOUNTS = 500
+BLOCK = 100
+
+
+def _stats(walls: list[float]) -> dict[str, float]:
+    walls = sorted(walls)
+    return {
+        "mean_us": 1e6 * statistics.fmean(walls),
+        "p50_us": 1e6 * statistics.median(walls),
+        "p99_us": 1e6 * walls[min(len(walls) - 1, int(0.99 * len(walls)))],
+    }
+
+
+def measure(
+    bodies: list[str], token: str, *, requests: int, warmup: int, redis_url: str | None
+) -> dict[str, Any]:
+    runtime = open_runtime()
+    plans = PlanCache()
+    quotas: QuotaStore = (
+        RedisQuotaStore.from_url(redis_url, prefix=f"vigie:bench:{uuid.uuid4().hex}:")
+        if redis_url
+        else MemoryQuotaStore()
+    )
+    guard = Guard(quotas, MemoryContainment())
+    origins = [origin_of(f"192.0.2.{i % 250}", f"bench/{i}") for i in range(ACCOUNTS + 1)]
+    try:
+        principal = Authenticator(runtime.settings, runtime.engine).bearer(token)
+        view = principal.professional if principal is not None else None
+        if view is None:
+            raise SystemExit("jeton refusé")
+        callers = [
+            Caller(i, f"rpps:{i}", Profession.pharmacist, practice_departement(view.postcode), None)
+            for i in range(1, ACCOUNTS + 1)
+        ]
+        clock = [time.time()]
+
+        def plain(body: str) -> bool:
+            request = EligibilityRequest.model_validate_json(body)
+            answer = flows.check_eligibility(runtime, plans, view, request)
+            answer.model_dump_json()
+            return answer.eligible
+
+        def guarded(body: str) -> bool:
+            request = EligibilityRequest.model_validate_json(body)
+            clock[0] += 0.05  # each account asks every 25 s: never over its quotas
+            caller = callers[int(clock[0] * 20) % ACCOUNTS]
+            origin = origins[caller.account]
+            p = request.patient
+            q = question(p.nir, p.birth_date, p.birth_rank, cardless=request.card is None,
+                         agree=request.mode == "agree")  # fmt: skip
+            if guard.admit(caller, q, origin, None, clock[0]).refused:
+                raise SystemExit("la garde a refusé pendant la mesure : mesure invalide")
+            answer = flows.check_eligibility(runtime, plans, view, request)
+            guard.observe(caller, q, origin, answer.eligible, clock[0])
+            answer.model_dump_json()
+            return answer.eligible
+
+        for i in range(warmup):
+            plain(bodies[i % len(bodies)])
+            guarded(bodies[i % len(bodies)])
+        walls: dict[str, list[float]] = {"plain": [], "guarded": []}
+        for start in range(0, requests, BLOCK):
+            for name, one in (("plain", plain), ("guarded", guarded)):
+                for i in range(start, min(requests, start + BLOCK)):
+                    body = bodies[(warmup + i) % len(bodies)]
+                    t0 = time.perf_counter()
+                    one(body)
+                    walls[name].append(time.perf_counter() - t0)
+    finally:
+        runtime.engine.dispose()
+    plain_stats, guarded_stats = _stats(walls["plain"]), _stats(walls["guarded"])
+    return {
+        "requests": requests,
+        "quotas": "redis" if redis_url else "memory",
+        "plain": plain_stats,
+        "guarded": guarded_stats,
+        "overhead_pct": 100 * (guarded_stats["mean_us"] / plain_stats["mean_us"] - 1),
+        "overhead_p50_pct": 100 * (guarded_stats["p50_us"] / plain_stats["p50_us"] - 1),
+    }
+
+
+def micro(decisions: int = 100_000) -> dict[str, float]:
+    """The guard alone (features, admit, observe), in memory: microseconds per question."""
+    # 20,000 accounts each asking every 1,000 s about its 50 regular patients: an ordinary day.
+    n = 20_000
+    callers = [Caller(i, f"rpps:{i}", Profession.pharmacist, "75", None) for i in range(n)]
+    origins = [origin_of(f"192.0.2.{i % 250}", f"bench/{i}") for i in range(n)]
+    containment = MemoryContainment()
+    guard = Guard(MemoryQuotaStore(), containment)
+    now = time.time()
+    started = time.perf_counter()
+    for i in range(decisions):
+        now += 0.05
+        who, patient = i % n, (i * 7919) % 50
+        nir = f"18501751{(who * 50 + patient) % 100_000:05d}"
+        q = question(nir, date(1985, 1, 1 + patient % 28), 1, cardless=False, agree=True)
+        caller, origin = callers[who], origins[who]
+        if guard.admit(caller, q, origin, None, now).refused:
+            raise SystemExit("la garde a refusé pendant la mesure : mesure invalide")
+        guard.observe(caller, q, origin, True, now)
+    elapsed = time.perf_counter() - started
+    return {"decisions": decisions, "us_per_question": 1e6 * elapsed / decisions}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.guard", description=__doc__)
+    parser.add_argument("bodies", type=Path, nargs="?", help="JSON file: a list of request bodies")
+    parser.add_argument("--mode", choices=("estimate", "agree"), default="estimate")
+    parser.add_argument("--requests", type=int, default=2_000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--redis-url", default=None, help="shared quotas (VIGIE_REDIS_URL)")
+    parser.add_argument("--micro", action="store_true", help="the guard alone, no store")
+    args = parser.parse_args(argv)
+    if args.micro or args.bodies is None:
+        print(json.dumps(micro()))
+        return 0
+    token = sys.stdin.readline().strip()  # not on the command line, where ps would show it
+    payload = json.loads(args.bodies.read_text(encoding="utf-8"))
+    bodies = [str(b).replace("__MODE__", args.mode) for b in payload]
+    result = measure(
+        bodies, token, requests=args.requests, warmup=args.warmup, redis_url=args.redis_url
+    )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

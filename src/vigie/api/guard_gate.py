@@ -1,0 +1,172 @@
+"""The guard at the API's door: one gate per eligibility request, JSON or FHIR.
+
+Invariant: ``admit`` runs before the store call and ``observe`` after it, before the answer is
+sent; a refusal never says anything about the patient asked about.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import orjson
+from fastapi import Depends, Request
+from starlette.responses import Response
+
+from vigie.api.deps import Services
+from vigie.api.fhir_mapping import dumps as fhir_json
+from vigie.api.fhir_mapping import operation_outcome
+from vigie.eligibility import flows
+from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
+from vigie.guard.engine import Decision, Guard, Verdict
+from vigie.guard.features import Caller, Question, origin_of, practice_departement, question
+from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable
+from vigie.guard.redis_quotas import RedisQuotaStore
+from vigie.guard.service import StoreContainment
+from vigie.identity.principal import Principal
+from vigie.identity.service import ProfessionalView
+from vigie.runtime import Runtime
+
+STEP_UP_PATH = "/auth/step-up"
+# (HTTP status, FHIR issue code, machine-readable reason, French message)
+REFUSALS: dict[Decision, tuple[int, str, str, str]] = {
+    Decision.STEP_UP: (
+        401,
+        "login",
+        "step_up_required",
+        "réauthentification requise : cet appareil ou ce réseau est nouveau pour votre compte ;"
+        f" confirmez votre identité (portail : {STEP_UP_PATH} ; logiciel : un nouveau jeton"
+        " d'accès) puis renvoyez la demande",
+    ),
+    Decision.THROTTLE: (
+        429,
+        "throttled",
+        "quota_exceeded",
+        "trop de demandes d'éligibilité pour ce compte ou cette structure : réessayez plus tard",
+    ),
+    Decision.SUSPEND: (
+        403,
+        "forbidden",
+        "account_suspended",
+        "compte suspendu par la protection contre l'extraction massive : contactez l'équipe"
+        " sécurité de Vigie pour le rétablir",
+    ),
+}
+UNAVAILABLE = "contrôle des quotas momentanément indisponible : réessayez dans un instant"
+
+
+@dataclass
+class GuardServices:
+    guard: Guard
+    containment: StoreContainment
+
+
+def build_guard(runtime: Runtime) -> GuardServices | None:
+    if not runtime.settings.guard:
+        return None
+    url = runtime.settings.redis_url
+    quotas: QuotaStore = RedisQuotaStore.from_url(url) if url else MemoryQuotaStore()
+    containment = StoreContainment(runtime.engine)
+    return GuardServices(Guard(quotas, containment), containment)
+
+
+def caller_of(view: ProfessionalView) -> Caller:
+    return Caller(
+        view.id, f"rpps:{view.rpps}", view.profession, practice_departement(view.postcode),
+        view.structure_id,
+    )  # fmt: skip
+
+
+def refusal(verdict: Verdict, *, fhir: bool) -> Response:
+    status, code, reason, message = REFUSALS[verdict.decision]
+    headers = {}
+    if verdict.decision is Decision.THROTTLE:
+        headers["Retry-After"] = str(max(1, int(verdict.retry_after + 0.999)))
+    if verdict.decision is Decision.STEP_UP:
+        headers["WWW-Authenticate"] = 'Bearer error="insufficient_user_authentication"'
+    if fhir:
+        outcome = operation_outcome(message, code=code)
+        outcome["issue"][0]["details"]["coding"] = [
+            {"system": "https://vigie.example/guard", "code": reason}
+        ]
+        return Response(fhir_json(outcome), status, headers, "application/fhir+json")
+    body: dict[str, object] = {"error": status, "message": message, "reason": reason}
+    if verdict.decision is Decision.STEP_UP:
+        body["step_up"] = STEP_UP_PATH
+    return Response(orjson.dumps(body), status, headers, "application/json")
+
+
+def unavailable(*, fhir: bool) -> Response:
+    headers = {"Retry-After": "1"}
+    if fhir:
+        body = fhir_json(operation_outcome(UNAVAILABLE, code="transient"))
+        return Response(body, 503, headers, "application/fhir+json")
+    payload = {"error": 503, "message": UNAVAILABLE, "reason": "guard_unavailable"}
+    return Response(orjson.dumps(payload), 503, headers, "application/json")
+
+
+class Gate:
+    """One request's passage through the guard."""
+
+    def __init__(
+        self, services: GuardServices, request: Request, view: ProfessionalView,
+        body: EligibilityRequest, *, fhir: bool,
+    ) -> None:  # fmt: skip
+        self.guard = services.guard
+        self.fhir = fhir
+        self.caller = caller_of(view)
+        patient = body.patient
+        self.question: Question = question(
+            patient.nir, patient.birth_date, patient.birth_rank,
+            cardless=body.card is None, agree=body.mode == "agree",
+        )  # fmt: skip
+        client = request.client.host if request.client else None
+        self.origin = origin_of(client, request.headers.get("user-agent"))
+        # The caller's last proof of identity: a portal session's step-up, a token's auth_time
+        # (or iat); None: never re-authenticated.
+        principal: Principal | None = getattr(request.state, "principal", None)
+        proved = principal.step_up_at if principal is not None else None
+        self.stepped_up_at: float | None = proved.timestamp() if proved is not None else None
+
+    def admit(self) -> Response | None:
+        try:
+            verdict = self.guard.admit(
+                self.caller, self.question, self.origin, self.stepped_up_at, time.time()
+            )
+        except QuotaStoreUnavailable:
+            return unavailable(fhir=self.fhir)  # fail closed: no shared quota, no answer
+        return refusal(verdict, fhir=self.fhir) if verdict.refused else None
+
+    def observe(self, positive: bool) -> Response | None:
+        verdict = self.guard.observe(self.caller, self.question, self.origin, positive, time.time())
+        return refusal(verdict, fhir=self.fhir) if verdict.refused else None
+
+
+async def guarded(
+    services: Services,
+    guard: GuardServices | None,
+    request: Request,
+    caller: ProfessionalView,
+    body: EligibilityRequest,
+    *,
+    fhir: bool,
+) -> EligibilityAnswer | Response:
+    """The eligibility flow between the guard's two checks; a Response when refused."""
+    gate = Gate(guard, request, caller, body, fhir=fhir) if guard is not None else None
+    if gate is not None and (refused := await services.call(gate.admit)) is not None:
+        return refused
+    answer = await services.call(
+        flows.check_eligibility, services.runtime, services.plans, caller, body
+    )
+    if gate is not None and (refused := await services.call(gate.observe, answer.eligible)):
+        return refused
+    return answer
+
+
+async def get_guard(request: Request) -> GuardServices | None:
+    guard: GuardServices | None = request.app.state.guard
+    return guard
+
+
+AppGuard = Annotated[GuardServices | None, Depends(get_guard)]

@@ -1,0 +1,211 @@
+"""The guard's decision: allow, step up, throttle or suspend, before and after the store call.
+
+Invariant: the API and the simulator call these same two methods; ``admit`` runs before the
+store, ``observe`` after it and before the answer leaves (a suspension withholds the answer).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from vigie.guard.baselines import Peers, initial_peers
+from vigie.guard.features import Caller, Question
+from vigie.guard.gcra import QuotaStore
+from vigie.guard.platform import PlatformWatch
+from vigie.guard.quotas import checks_for
+from vigie.guard.risk import SLOW_MEMORY, AccountState, Shares
+from vigie.guard.signals import (
+    BEHAVIOUR_TO_SLOW,
+    BEHAVIOUR_TO_SUSPEND,
+    PERSISTENT_SLOW,
+    SLOW_AT,
+    Platform,
+    Signal,
+    asks_wrong,
+    assess,
+    behaviour,
+    score,
+    suspend_threshold,
+)
+from vigie.identity.identifiers import Profession
+
+MAX_ORIGINS = 8
+
+
+class Decision(StrEnum):
+    ALLOW = "allow"
+    STEP_UP = "step_up"
+    THROTTLE = "throttle"
+    SUSPEND = "suspend"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: Decision
+    retry_after: float = 0.0
+
+    @property
+    def refused(self) -> bool:
+        return self.decision is not Decision.ALLOW
+
+
+ALLOW = Verdict(Decision.ALLOW)
+STEP_UP = Verdict(Decision.STEP_UP)
+SUSPENDED = Verdict(Decision.SUSPEND)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Why an account was suspended, readable by a security officer."""
+
+    caller: Caller
+    at: float
+    score: int
+    threshold: int
+    signals: tuple[Signal, ...]
+
+    def summary(self) -> str:
+        lines = [
+            f"Compte {self.caller.subject} ({self.caller.profession.value}, "
+            f"département {self.caller.departement}) suspendu : score {self.score} "
+            f"(seuil {self.threshold}).",
+            *(f"- {s.explain()}" for s in self.signals),
+        ]
+        return "\n".join(lines)
+
+
+class Containment(Protocol):
+    """Where suspensions live (the store, or memory in the simulator) and refusals are logged."""
+
+    def is_suspended(self, account: int, now: float) -> bool: ...
+
+    def suspend(self, alert: Alert) -> None: ...
+
+    def refused(self, caller: Caller, verdict: Verdict, now: float) -> None: ...
+
+
+class Guard:
+    def __init__(self, quotas: QuotaStore, containment: Containment) -> None:
+        self.quotas = quotas
+        self.containment = containment
+        self.peers: dict[Profession, Peers] = initial_peers()
+        self.platform = PlatformWatch()
+        self._accounts: dict[int, AccountState] = {}
+        self._lock = threading.Lock()
+
+    def state(self, caller: Caller) -> AccountState:
+        st = self._accounts.get(caller.account)
+        if st is None:
+            st = self._accounts[caller.account] = AccountState.fresh(
+                caller, self.peers[caller.profession]
+            )
+        return st
+
+    def admit(
+        self, caller: Caller, q: Question, origin: int, stepped_up_at: float | None, now: float
+    ) -> Verdict:
+        """Before the store: suspended, new origin not re-authenticated, or over quota?"""
+        if self.containment.is_suspended(caller.account, now):
+            return SUSPENDED
+        with self._lock:
+            st = self.state(caller)
+            if not self._origin_admitted(st, origin, stepped_up_at, now):
+                return STEP_UP
+            kind = (q.cardless, st.slowed_at is not None)
+            checks = st.checks.get(kind)
+            if checks is None:
+                checks = st.checks[kind] = checks_for(
+                    caller.profession, caller.account, caller.structure,
+                    cardless=kind[0], slowed=kind[1],
+                )  # fmt: skip
+            wait = self.quotas.take(checks, now)
+            if wait <= 0:
+                return ALLOW
+            st.throttled(now)
+            verdict = Verdict(Decision.THROTTLE, wait)
+            view = st.view(origin, self.peers[caller.profession])
+            suspended = self._maybe_suspend(st, view, self._platform(st, origin, now), now)
+        if suspended:
+            return SUSPENDED
+        self.containment.refused(caller, verdict, now)
+        return verdict
+
+    def observe(
+        self, caller: Caller, q: Question, origin: int, positive: bool, now: float
+    ) -> Verdict:
+        """After the store, before the answer leaves: learn, then allow or suspend."""
+        with self._lock:
+            st = self.state(caller)
+            peers = self.peers[caller.profession]
+            view = st.view(origin, peers)
+            stranger = st.learn(q, positive, now, peers, view)
+            if self.platform.in_burst(caller.account, now):
+                self.platform.cohort_question(stranger)
+            suspended = self._maybe_suspend(st, view, self._platform(st, origin, now), now)
+        return SUSPENDED if suspended else ALLOW
+
+    def _platform(self, st: AccountState, origin: int, now: float) -> Platform:
+        caller = st.caller
+        group = caller.structure if caller.structure is not None else -caller.account
+        watch = self.platform
+        shared = watch.seen(origin, group, now)
+        if not watch.in_burst(caller.account, now):
+            return Platform(accounts_on_origin=shared)
+        return Platform(shared, burst=True, cohort_strangers=watch.cohort_strangers)
+
+    def _maybe_suspend(
+        self, st: AccountState, view: Shares, platform: Platform, now: float
+    ) -> bool:
+        """Suspend on a high score with enough behaviour in it, or on a slow-down that lasts;
+        slow down on a middling one; context signals alone do neither."""
+        fired = assess(st, view, self.peers[st.caller.profession], platform, now)
+        if not fired:
+            if now >= st.slowed_until:
+                st.slowed_at = None
+            return False
+        total, acts = score(fired), behaviour(fired)
+        threshold = suspend_threshold(platform)
+        slowed_for = 0 if st.slowed_at is None else st.questions - st.slowed_at
+        lasting = slowed_for >= PERSISTENT_SLOW and total >= SLOW_AT and asks_wrong(fired)
+        if acts >= BEHAVIOUR_TO_SUSPEND and (total >= threshold or lasting):
+            if total < threshold:
+                fired.append(Signal("persistance", 0, slowed_for, 0, "questions déjà ralenties"))
+            self.containment.suspend(Alert(st.caller, now, total, threshold, tuple(fired)))
+            st.slowed_at = None
+            return True
+        if total >= SLOW_AT and acts >= BEHAVIOUR_TO_SLOW:
+            if st.slowed_at is None:
+                st.slowed_at = st.questions
+            st.slowed_until = now + SLOW_MEMORY
+        elif now >= st.slowed_until:
+            st.slowed_at = None
+        return False
+
+    def _origin_admitted(
+        self, st: AccountState, origin: int, stepped_up_at: float | None, now: float
+    ) -> bool:
+        known = st.origins
+        if origin in known:
+            return True
+        if not known:
+            known[origin] = 0.0  # the first origin is trusted: it came with the sign-in
+            return True
+        first = st.pending_origins.setdefault(origin, now)
+        if stepped_up_at is None or stepped_up_at < first:
+            return False
+        del st.pending_origins[origin]
+        if len(known) >= MAX_ORIGINS:
+            del known[min(known, key=known.__getitem__)]
+        known[origin] = now
+        self.platform.moved(st.caller.account, now)
+        return True
+
+    def forget(self, account: int) -> None:
+        """After a lift: the account's shares start again from its peers'; origins are kept."""
+        with self._lock:
+            old = self._accounts.pop(account, None)
+            if old is not None:
+                self.state(old.caller).origins.update(old.origins)

@@ -1,0 +1,80 @@
+"""What the guard reads from one eligibility question, and nothing more.
+
+Invariant: no identifier is kept: the patient becomes a keyed 64-bit digest (per process key),
+the NIR only its birth département and a keyed digest of its prefix with the order number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from vigie.identity.identifiers import Profession
+
+_KEY = secrets.token_bytes(16)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    account: int
+    subject: str  # "rpps:…": the account, as the audit log names it
+    profession: Profession
+    departement: str  # of the practice, from its postcode
+    structure: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One eligibility question as the guard sees it."""
+
+    patient: int  # keyed digest of (NIR, birth date, birth rank)
+    departement: str  # the patient's birth département, from the NIR
+    series: int  # keyed digest of the NIR's first ten digits (sex, birth, place)
+    order: int  # the NIR's order number (digits 11-13): consecutive ones betray guessing
+    cardless: bool
+    agree: bool
+
+
+def digest(*parts: str) -> int:
+    text = "\x1f".join(parts).encode()
+    return int.from_bytes(hashlib.blake2b(text, key=_KEY, digest_size=8).digest(), "big")
+
+
+def nir_departement(nir: str) -> str:
+    """Birth département: 2 characters (2A/2B for Corsica), 3 for overseas (97x), 99 abroad."""
+    head = nir[5:7]
+    return nir[5:8] if head in ("97", "98") else head
+
+
+def practice_departement(postcode: str) -> str:
+    if postcode.startswith("20"):
+        return "2A" if postcode < "20200" else "2B"
+    return postcode[:3] if postcode[:2] in ("97", "98") else postcode[:2]
+
+
+def question(
+    nir: str, birth_date: date, birth_rank: int, *, cardless: bool, agree: bool
+) -> Question:
+    return Question(
+        patient=digest(nir, birth_date.isoformat(), str(birth_rank)),
+        departement=nir_departement(nir),
+        series=digest(nir[:10]),
+        order=int(nir[10:13]) if nir[10:13].isdigit() else 0,
+        cardless=cardless,
+        agree=agree,
+    )
+
+
+def network_of(host: str) -> str:
+    """The network a client address belongs to: IPv4 /24, IPv6 /48 (a home box's address
+    changes inside its provider's block; a new network is what matters)."""
+    if ":" in host:
+        return ":".join(host.split(":")[:3])
+    return host.rsplit(".", 1)[0]
+
+
+def origin_of(client_host: str | None, user_agent: str | None) -> int:
+    """The network origin and device of a request, as a keyed digest (never stored)."""
+    return digest(network_of(client_host or "-"), user_agent or "-")

@@ -1,0 +1,67 @@
+"""GCRA (generic cell rate algorithm) quotas, in process; the Redis store shares the same rule.
+
+Invariant: a set of checks is taken atomically: either every key admits one more question and
+all are charged, or none is charged and the caller learns how long to wait.
+
+For a limit of n per period T: emission interval I = T / n, tolerance T - I; a key stores its
+theoretical arrival time (TAT). A question at t is admitted when max(TAT, t) + I - T <= t.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from vigie.guard.quotas import Check
+
+
+class QuotaStoreUnavailable(RuntimeError):
+    """The shared quota store cannot answer: the eligibility API fails closed (503)."""
+
+
+class QuotaStore(Protocol):
+    def take(self, checks: Sequence[Check], now: float) -> float:
+        """0.0 when admitted (and charged), else the seconds to wait before a retry."""
+        ...
+
+
+def wait_for(tat: float | None, limit: int, period: float, now: float) -> tuple[float, float]:
+    """(seconds to wait, new TAT if admitted) for one key."""
+    interval = period / limit
+    base = now if tat is None or tat < now else tat
+    new_tat = base + interval
+    allowed_at = new_tat - period
+    return (allowed_at - now if allowed_at > now else 0.0), new_tat
+
+
+class MemoryQuotaStore:
+    """One process's quotas; keys whose TAT is past are forgotten at a sweep."""
+
+    def __init__(self) -> None:
+        self._tat: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._swept = 0.0
+
+    def take(self, checks: Sequence[Check], now: float) -> float:
+        with self._lock:
+            if now - self._swept > 3_600:
+                self._sweep(now)
+            tats = self._tat
+            wait, pending = 0.0, []
+            for key, limit, period in checks:
+                tat = tats.get(key, now)
+                new_tat = (tat if tat > now else now) + period / limit
+                delay = new_tat - period - now
+                if delay > wait:
+                    wait = delay
+                pending.append(new_tat)
+            if wait > 0:
+                return wait
+            for (key, _, _), new_tat in zip(checks, pending, strict=True):
+                tats[key] = new_tat
+            return 0.0
+
+    def _sweep(self, now: float) -> None:
+        self._swept = now
+        self._tat = {k: v for k, v in self._tat.items() if v > now}

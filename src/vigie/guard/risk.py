@@ -1,0 +1,163 @@
+"""Streaming risk signals per account, and per origin within an account.
+
+Invariant: each answered question updates its account's counters and the moving shares of the
+origin (device, network) it came from in constant time. Shares are kept per origin so that an
+attacker's questions are not diluted by the honest owner's, asked at the same time from the
+practice; volumes, patients seen and baselines are the account's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vigie.guard.baselines import Peers, next_baseline
+from vigie.guard.features import Caller, Question
+from vigie.guard.quotas import Check
+
+ALPHA = 0.07  # weight of one question in an origin's moving shares (about 28 questions)
+CARDLESS_ALPHA = 2 * ALPHA  # a card-less question weighs double
+SEEN_GENERATION = 3_000  # patients remembered per generation (two generations kept)
+NEW_ORIGIN_MEMORY = 86_400.0  # an origin counts as new for a day after its step-up
+MAX_VIEWS = 8
+THROTTLE_MEMORY = 600.0
+SLOW_MEMORY = 3_600.0  # a slowed account stays slowed an hour at least
+
+
+def local_clock(now: float) -> tuple[int, int, int]:
+    """(day number, hour, weekday with Monday 0) in metropolitan French winter time (UTC+1)."""
+    shifted = now + 3_600.0
+    day = int(shifted // 86_400)
+    return day, int(shifted % 86_400 // 3_600), (day + 3) % 7
+
+
+def off_hours(hour: int, weekday: int) -> bool:
+    return hour < 7 or hour >= 21 or weekday == 6
+
+
+@dataclass(slots=True)
+class Shares:
+    """Moving shares of one origin's answered questions, starting from the peers'."""
+
+    questions: int = 0
+    negative: float = 0.0
+    far: float = 0.0
+    unseen: float = 0.0
+    stranger: float = 0.0
+    sequence: float = 0.0
+    off: float = 0.0
+    cardless: float = 0.0
+    last_series: int = 0
+    last_order: int = -10
+
+    @classmethod
+    def of(cls, peers: Peers) -> Shares:
+        return cls(
+            negative=peers.negative,
+            far=peers.far,
+            unseen=peers.unseen,
+            stranger=peers.stranger,
+            off=peers.off_hours,
+            cardless=peers.cardless,
+        )
+
+
+@dataclass(slots=True)
+class AccountState:
+    caller: Caller
+    baseline: float
+    questions: int = 0
+    day: int = -1
+    day_count: int = 0
+    hour: int = -1
+    hour_count: int = 0
+    throttle_times: list[float] = field(default_factory=list)  # the last quota refusals
+    slowed_until: float = 0.0
+    estimates_day: int = 0
+    orphans: float = 0.0  # share of yesterday's estimates never followed by an agreement
+    views: dict[int, Shares] = field(default_factory=dict)  # origin -> its shares
+    seen: set[int] = field(default_factory=set)
+    seen_before: set[int] = field(default_factory=set)
+    pending_estimates: set[int] = field(default_factory=set)
+    origins: dict[int, float] = field(default_factory=dict)  # origin -> admitted since
+    pending_origins: dict[int, float] = field(default_factory=dict)  # origin -> first seen
+    slowed_at: int | None = None  # questions count when the account was slowed down
+    checks: dict[tuple[bool, bool], list[Check]] = field(default_factory=dict)  # quota keys
+
+    @classmethod
+    def fresh(cls, caller: Caller, peers: Peers) -> AccountState:
+        return cls(caller=caller, baseline=peers.daily)
+
+    def view(self, origin: int, peers: Peers) -> Shares:
+        shares = self.views.get(origin)
+        if shares is None:
+            if len(self.views) >= MAX_VIEWS:
+                del self.views[next(iter(self.views))]
+            shares = self.views[origin] = Shares.of(peers)
+        return shares
+
+    def roll_day(self, day: int, peers: Peers) -> None:
+        if self.day >= 0 and self.day_count:
+            self.baseline = next_baseline(self.baseline, self.day_count, peers.daily / 4)
+        if self.estimates_day >= 5:
+            self.orphans = len(self.pending_estimates) / self.estimates_day
+        self.pending_estimates.clear()
+        self.estimates_day = 0
+        self.day, self.day_count = day, 0
+
+    def throttled(self, now: float) -> None:
+        """Count a quota refusal; those of an account already slowed down do not count."""
+        if self.slowed_at is not None:
+            return
+        times = self.throttle_times
+        times.append(now)
+        if len(times) > 10:
+            del times[0]
+
+    def recent_throttles(self, now: float) -> int:
+        """Quota refusals in the last ten minutes."""
+        return sum(1 for t in self.throttle_times if now - t < THROTTLE_MEMORY)
+
+    def learn(self, q: Question, positive: bool, now: float, peers: Peers, view: Shares) -> bool:
+        """Update the counters and ``view`` with one answered question; True when its patient is
+        a stranger (born far from the practice and never seen by this account)."""
+        day, hour, weekday = local_clock(now)
+        if day != self.day:
+            self.roll_day(day, peers)
+        hour_slot = int(now // 3_600)
+        if hour_slot != self.hour:
+            self.hour, self.hour_count = hour_slot, 0
+        self.hour_count += 1
+        self.day_count += 1
+        self.questions += 1
+        far = q.departement != self.caller.departement
+        unseen = q.patient not in self.seen and q.patient not in self.seen_before
+        if unseen:
+            if len(self.seen) >= SEEN_GENERATION:
+                self.seen_before, self.seen = self.seen, set()
+            self.seen.add(q.patient)
+        off = off_hours(hour, weekday)
+        v = view
+        sequential = q.series == v.last_series and 0 < abs(q.order - v.last_order) <= 3
+        v.last_series, v.last_order = q.series, q.order
+        a = CARDLESS_ALPHA if q.cardless else ALPHA
+        v.questions += 1
+        v.negative += a * ((not positive) - v.negative)
+        v.far += a * (far - v.far)
+        v.unseen += a * (unseen - v.unseen)
+        v.stranger += a * ((far and unseen) - v.stranger)
+        v.sequence += a * (sequential - v.sequence)
+        v.off += a * (off - v.off)
+        v.cardless += a * (q.cardless - v.cardless)
+        if positive and not q.agree:
+            self.estimates_day += 1
+            self.pending_estimates.add(q.patient)
+        elif q.agree:
+            self.pending_estimates.discard(q.patient)
+        peers.learn(not positive, far, unseen, off, q.cardless)
+        return far and unseen
+
+    def new_origin(self, now: float) -> bool:
+        """Admitted from an origin first used less than a day ago (the first one excepted)."""
+        if len(self.origins) < 2:
+            return False
+        return now - max(self.origins.values()) < NEW_ORIGIN_MEMORY

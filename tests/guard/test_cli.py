@@ -1,0 +1,55 @@
+"""vigie guard alerts / lift: an officer reads why, lifts, and the lift is logged."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from vigie.audit.models import LogEntry
+from vigie.cli.main import app
+from vigie.config import Settings
+from vigie.db.engine import read_transaction, write_transaction
+from vigie.guard.engine import Alert
+from vigie.guard.features import Caller
+from vigie.guard.service import active_suspensions, save_suspension
+from vigie.guard.signals import Signal
+from vigie.identity.identifiers import Profession
+from vigie.runtime import open_runtime
+
+
+@pytest.fixture
+def cli(tmp_path: Path, sqlite_store: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("VIGIE_KEYS", str(tmp_path / "keys.json"))
+    monkeypatch.setenv("VIGIE_DATABASE_URL", sqlite_store)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    assert runner.invoke(app, ["keys", "init"]).exit_code == 0
+    return runner
+
+
+def test_alerts_then_lift(cli: CliRunner) -> None:
+    rt = open_runtime(Settings())
+    caller = Caller(7, "rpps:10000000007", Profession.nurse, "69", None)
+    signal = Signal("negatifs", 3, 0.71, 0.05, "part de réponses négatives")
+    with write_transaction(rt.engine) as conn:
+        suspension = save_suspension(conn, Alert(caller, time.time(), 7, 7, (signal,)))
+    listed = cli.invoke(app, ["guard", "alerts", "--active"])
+    assert listed.exit_code == 0, listed.output
+    assert "part de réponses négatives" in listed.output and "en cours" in listed.output
+    lifted = cli.invoke(
+        app, ["guard", "lift", str(suspension), "--officer", "user:rssi", "--reason", "appel"]
+    )
+    assert lifted.exit_code == 0, lifted.output
+    again = cli.invoke(
+        app, ["guard", "lift", str(suspension), "--officer", "user:rssi", "--reason", "appel"]
+    )
+    assert again.exit_code == 1 and "déjà levée" in again.output
+    with read_transaction(rt.engine) as conn:
+        assert active_suspensions(conn) == set()
+        outcomes = set(conn.execute(select(LogEntry.actor, LogEntry.outcome)))
+    assert ("user:rssi", "lift") in outcomes and ("rpps:10000000007", "suspend") in outcomes
+    rt.engine.dispose()
