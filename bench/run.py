@@ -60,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="PostgreSQL connection used to drop/create the bench database",
     )
     parser.add_argument("--pg-database", default="vigie_bench", help="database to recreate")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("VIGIE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
+        help="Redis for the guard's shared quotas (bench.guard uses a fresh key prefix)",
+    )
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temporary files")
     args = parser.parse_args(argv)
     for name in ("duration", "workers", "connections", "threads", "insured", "bodies"):
@@ -222,6 +227,28 @@ def inprocess(store: stores.Store, bodies_file: Path, mode: str) -> dict[str, An
     return result
 
 
+def guard_cost(
+    store: stores.Store, bodies_file: Path, mode: str, redis_url: str | None
+) -> dict[str, Any]:
+    """``python -m bench.guard``: the same bodies alternately without and with the guard."""
+    argv = [sys.executable, "-m", "bench.guard", str(bodies_file), "--mode", mode]
+    if redis_url:
+        argv += ["--redis-url", redis_url]
+    done = subprocess.run(
+        argv,
+        input=store.token + "\n",
+        env={**store.env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise stores.StoreError(f"bench.guard ({store.name}, {mode}) :\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
 def http_phase(
     args: argparse.Namespace, wrk_path: str, workdir: Path, results: dict[str, Any]
 ) -> None:
@@ -241,6 +268,7 @@ def http_phase(
         "stores": {},
         "scenarios": [],
         "inprocess": {},
+        "guard": {},
     }
     results["http"] = http
 
@@ -291,6 +319,14 @@ def http_phase(
         log(f"{store.name} : coût en processus, sans HTTP (bench.inprocess)")
         http["inprocess"][store.name] = {
             mode: inprocess(store, bodies_file, mode) for mode in ("estimate", "agree")
+        }
+        log(f"{store.name} : coût de la garde, en processus (bench.guard)")
+        http["guard"][store.name] = {
+            f"{mode}, {quotas}": guard_cost(
+                store, bodies_file, mode, args.redis_url if quotas == "redis" else None
+            )
+            for mode in ("estimate", "agree")
+            for quotas in ("memory", "redis")
         }
     bare("bare FastAPI (after)")
     for scenario in scenarios:

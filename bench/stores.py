@@ -37,7 +37,15 @@ class Store:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "VIGIE_KEYS": str(self.keys), "VIGIE_DATABASE_URL": self.url}
+        # The HTTP scenarios send thousands of questions a second under one account: exactly
+        # what the guard stops. They measure the store without it; bench.guard measures the
+        # guard's cost on the same bodies, with and without it, in the same run.
+        return {
+            **os.environ,
+            "VIGIE_KEYS": str(self.keys),
+            "VIGIE_DATABASE_URL": self.url,
+            "VIGIE_GUARD": "false",
+        }
 
     def vigie(self, *args: str, timing: str | None = None) -> str:
         """Run ``vigie ARGS`` against this store; its standard output, or StoreError.
