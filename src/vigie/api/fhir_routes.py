@@ -44,7 +44,7 @@ async def _eligibility(
     except FhirInputError as exc:
         return Response(dumps(exc.to_operation_outcome()), 400, media_type=FHIR_JSON)
     answer = await services.call(
-        flows.check_eligibility, services.runtime, services.plans, caller, parsed
+        flows.check_eligibility, services.runtime, services.plans, caller, parsed, "fhir"
     )
     body = answer_to_fhir(
         answer, request=parsed, request_id=request.state.request_id, created=datetime.now(UTC)

@@ -1,61 +1,107 @@
 """Recording events in the access log, inside the caller's transaction.
 
 The caller passes its open connection: the entry commits with what it records, or not at all,
-and a failure to write it fails the request.
+and a failure to write it fails the request. One INSERT, written by hand (see vigie.db.sql).
+Invariant: the leaf an entry becomes is a pure function of its stored columns (``leaf_entry``),
+so anyone holding the rows can recompute the tree.
 """
 
 from __future__ import annotations
 
+import hmac
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
-from vigie.audit.models import LogEntry
+from vigie.db.sql import Sql
+
+LEAF_VERSION = 1
+PSEUDONYM_BYTES = 16
 
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # "eligibility", "sign_in", "import", "guard", "admin", "incident", ...
+    kind: str  # "eligibility", "cancellation", "import", "incident", "sign_in", "guard", ...
     actor: str  # the principal's subject ("rpps:…", "user:…"); never an insured's identifier
     outcome: str  # "positive", "negative", "allowed", "refused", "ok", ...
     structure_id: int | None = None
     amc: str | None = None  # the mutuelle concerned, controller of its members' data
     insured: bytes | None = None  # keyed pseudonym of the insured person, if one is concerned
-    detail: Mapping[str, str | int | bool | None] = field(default_factory=dict)  # non-personal
+    detail: Mapping[str, str | int | bool | list[str] | None] = field(default_factory=dict)
+    exposed: int = 0  # vigie.audit.categories.DataCategory bits
 
 
-def entry_bytes(event: Event, at: datetime) -> bytes:
-    """The canonical serialisation of an entry: what the Merkle leaf commits to."""
-    return orjson.dumps(
-        {
-            "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
-            "kind": event.kind,
-            "actor": event.actor,
-            "outcome": event.outcome,
-            "structure": event.structure_id,
-            "amc": event.amc,
-            "insured": event.insured.hex() if event.insured is not None else None,
-            "detail": dict(event.detail),
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
+INSERT = Sql(
+    "INSERT INTO access_log"
+    " (at_us, kind, actor, outcome, structure_id, amc, insured, exposed, detail)"
+    " VALUES (:at_us, :kind, :actor, :outcome, :structure_id, :amc, :insured, :exposed, :detail)"
+)
 
 
-def record(conn: Connection, event: Event, at: datetime | None = None) -> None:
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def detail_text(detail: Mapping[str, Any]) -> str:
+    return orjson.dumps(dict(detail), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def entry_params(event: Event, at_us: int | None = None) -> dict[str, Any]:
+    return {
+        "at_us": now_us() if at_us is None else at_us,
+        "kind": event.kind,
+        "actor": event.actor,
+        "outcome": event.outcome,
+        "structure_id": event.structure_id,
+        "amc": event.amc,
+        "insured": event.insured,
+        "exposed": int(event.exposed),
+        "detail": detail_text(event.detail),
+    }
+
+
+def record(conn: Connection, event: Event, at_us: int | None = None) -> None:
     """Append ``event`` to the log in the transaction of ``conn``."""
-    moment = at or datetime.now(UTC)
-    conn.execute(
-        insert(LogEntry).values(
-            at=moment,
-            kind=event.kind,
-            actor=event.actor,
-            outcome=event.outcome,
-            structure_id=event.structure_id,
-            amc=event.amc,
-            insured=event.insured,
-            body=entry_bytes(event, moment),
+    params = entry_params(event, at_us)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(
+            INSERT.postgres if conn.dialect.name == "postgresql" else INSERT.sqlite, params
         )
+    finally:
+        cursor.close()
+
+
+# The columns, in this order, that ``leaf_entry`` reads from a stored row.
+ENTRY_COLUMNS = "id, at_us, kind, actor, outcome, structure_id, amc, insured, exposed, detail"
+
+
+def leaf_entry(row: tuple[Any, ...] | Any) -> bytes:
+    """The canonical bytes of a stored entry (columns as ENTRY_COLUMNS): what its leaf hashes.
+    The entry id is part of it, so a leaf names its row and rows cannot trade places unseen."""
+    entry_id, at_us, kind, actor, outcome, structure_id, amc, insured, exposed, detail = row
+    return orjson.dumps(
+        [
+            LEAF_VERSION,
+            entry_id,
+            at_us,
+            kind,
+            actor,
+            outcome,
+            structure_id,
+            amc,
+            bytes(insured).hex() if insured is not None else None,
+            exposed,
+            detail,
+        ]
     )
+
+
+def pseudonym(key: bytes, cardless_index: bytes) -> bytes:
+    """The insured person as the log names them: HMAC-SHA256 of their cardless blind index
+    under the log's own key, truncated to 128 bits (stable, unlinkable without the key)."""
+    return hmac.digest(key, cardless_index, "sha256")[:PSEUDONYM_BYTES]

@@ -1,8 +1,12 @@
-"""Eligibility as units of work: one transaction per question, committed before the answer."""
+"""Eligibility as units of work: one transaction per question, committed before the answer, with
+its access-log entry (vigie.audit) in the same transaction; no entry, no answer."""
 
 from __future__ import annotations
 
+from vigie.audit.access import cancellation_event, eligibility_note
+from vigie.audit.log import record
 from vigie.db.engine import read_transaction, write_transaction
+from vigie.eligibility import store
 from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
 from vigie.eligibility.service import PlanCache, cancel_agreement, decide
 from vigie.identity.service import ProfessionalView
@@ -10,15 +14,37 @@ from vigie.runtime import Runtime
 
 
 def check_eligibility(
-    runtime: Runtime, plans: PlanCache, caller: ProfessionalView, request: EligibilityRequest
+    runtime: Runtime,
+    plans: PlanCache,
+    caller: ProfessionalView,
+    request: EligibilityRequest,
+    channel: str = "json",
 ) -> EligibilityAnswer:
     keyring = runtime.current_keyring()  # before the transaction: a reload needs a connection
-    # An estimate writes nothing: on SQLite it reads beside a running import instead of waiting.
-    transaction = write_transaction if request.mode == "agree" else read_transaction
-    with transaction(runtime.engine) as conn:
-        return decide(conn, keyring, request, professional_id=caller.id, plans=plans)
+    log_key = runtime.keys.audit_keys().pseudonym
+    note = eligibility_note(log_key, keyring, caller, request, channel)
+    if request.mode == "estimate" and runtime.engine.dialect.name == "postgresql":
+        # The cover is read and the entry inserted by one statement, committed on its own:
+        # an estimate writes nothing else, and this costs no extra round trip.
+        with read_transaction(runtime.engine) as conn:
+            return decide(
+                conn,
+                keyring,
+                request,
+                professional_id=caller.id,
+                plans=plans,
+                log=note.statement_params(),
+            )
+    with write_transaction(runtime.engine) as conn:
+        answer = decide(conn, keyring, request, professional_id=caller.id, plans=plans)
+        record(conn, note.event(eligible=answer.eligible, agreement=answer.agreement is not None))
+        return answer
 
 
 def cancel(runtime: Runtime, caller: ProfessionalView, number: str) -> str:
+    log_key = runtime.keys.audit_keys().pseudonym
     with write_transaction(runtime.engine) as conn:
-        return cancel_agreement(conn, number, professional_id=caller.id)
+        outcome = cancel_agreement(conn, number, professional_id=caller.id)
+        subject = store.agreement_subject(conn, number, caller.id)
+        record(conn, cancellation_event(log_key, caller, outcome, subject))
+        return outcome

@@ -54,14 +54,21 @@ class PlanCache:
 
 
 def find_coverage(
-    conn: Connection, keyring: Keyring, request: EligibilityRequest, plans: PlanCache, *, lock: bool
+    conn: Connection,
+    keyring: Keyring,
+    request: EligibilityRequest,
+    plans: PlanCache,
+    *,
+    lock: bool,
+    log: dict[str, Any] | None = None,
 ) -> Coverage | None:
     """The one beneficiary matching both cards, with a right open on the care date."""
     card, patient = request.card, request.patient
     message = card_message(
         card.amc, card.member, patient.nir, patient.birth_date, patient.birth_rank
     )
-    row = store.coverage_row(conn, keyring.blind_index_candidates(message), request.date, lock=lock)
+    indexes = keyring.blind_index_candidates(message)
+    row = store.coverage_row(conn, indexes, request.date, lock=lock, log=log)
     if row is None:
         return None
     bid, plan_id, version, responsable, table = row
@@ -102,9 +109,11 @@ def decide(
     professional_id: int,
     plans: PlanCache,
     now: datetime | None = None,
+    log: dict[str, Any] | None = None,
 ) -> EligibilityAnswer:
+    """``log``: access-log parameters that the coverage read inserts in the same statement."""
     agree = request.mode == "agree"
-    coverage = find_coverage(conn, keyring, request, plans, lock=agree)
+    coverage = find_coverage(conn, keyring, request, plans, lock=agree, log=log)
     if coverage is None:
         return NOT_ELIGIBLE
     past = (

@@ -25,6 +25,29 @@ COVERAGE = Sql(
 # PostgreSQL: serialise agreements of one beneficiary (SQLite holds its write lock already).
 COVERAGE_LOCKED = Sql(COVERAGE.sqlite, postgres_suffix=" FOR UPDATE OF b")
 
+# PostgreSQL estimates: the same read and the access-log entry in one statement, committed on
+# its own (autocommit), so that logging costs no extra round trip. See vigie.audit.access.
+COVERAGE_LOGGED = Sql(
+    f"WITH c AS ({COVERAGE.sqlite}),"  # noqa: S608 (constant text)
+    " logged AS (INSERT INTO access_log"
+    " (at_us, kind, actor, outcome, structure_id, amc, insured, exposed, detail)"
+    " SELECT CAST(:log_at_us AS bigint), 'eligibility', CAST(:log_actor AS varchar),"
+    " CASE WHEN EXISTS (SELECT 1 FROM c) THEN 'positive' ELSE 'negative' END,"
+    " CAST(:log_structure_id AS integer), CAST(:log_amc AS varchar),"
+    " CAST(:log_insured AS bytea),"
+    " CASE WHEN EXISTS (SELECT 1 FROM c) THEN CAST(:log_exposed_positive AS integer)"
+    " ELSE CAST(:log_exposed_negative AS integer) END,"
+    " CAST(:log_detail AS text))"
+    " SELECT * FROM c"
+)
+
+# The beneficiary an agreement concerns, for the log entry of its cancellation.
+AGREEMENT_SUBJECT = Sql(
+    "SELECT b.cardless_index, b.amc FROM agreements a"
+    " JOIN beneficiaries b ON b.id = a.beneficiary_id"
+    " WHERE a.number = :number AND a.professional_id = :professional"
+)
+
 HISTORY = Sql(
     "SELECT family, per_year, category, care_date, amc_cents FROM agreement_lines"
     " WHERE beneficiary_id = :beneficiary AND cancelled = 0"
@@ -45,12 +68,21 @@ NEW_LINE = Sql(
 
 
 def coverage_row(
-    conn: Connection, indexes: list[bytes], care_date: date, *, lock: bool
+    conn: Connection,
+    indexes: list[bytes],
+    care_date: date,
+    *,
+    lock: bool,
+    log: dict[str, Any] | None = None,
 ) -> tuple[int, int, Any, bool, Any] | None:
     """(beneficiary id, plan id, plan version, responsable, guarantees) or None; guarantees are
-    JSON text on SQLite, parsed only when the plan cache misses."""
+    JSON text on SQLite, parsed only when the plan cache misses. ``log``: the access-log entry's
+    parameters, inserted by the same statement (PostgreSQL estimates only)."""
     params = {"index_a": indexes[0], "index_b": indexes[-1], "day": day(conn, care_date)}
-    rows = fetch(conn, COVERAGE_LOCKED if lock else COVERAGE, params)
+    statement = COVERAGE_LOCKED if lock else COVERAGE
+    if log is not None:
+        statement, params = COVERAGE_LOGGED, {**params, **log}
+    rows = fetch(conn, statement, params)
     if not rows:
         return None
     bid, plan_id, version, responsable, guarantees = rows[0]
@@ -100,3 +132,10 @@ def insert_agreement(
             for line in lines
         ],
     )
+
+
+def agreement_subject(
+    conn: Connection, number: str, professional_id: int
+) -> tuple[bytes, str] | None:
+    rows = fetch(conn, AGREEMENT_SUBJECT, {"number": number, "professional": professional_id})
+    return (bytes(rows[0][0]), rows[0][1]) if rows else None
