@@ -27,3 +27,9 @@ class Settings(BaseSettings):
     token_ttl_hours: int = 24 * 30
     # How long a verified token stays cached in a server process; bounds the delay of a revocation.
     token_cache_seconds: float = 5.0
+    # Access log: the name its signed tree heads carry, how often the sequencer runs (a head is
+    # signed each round that added entries), and the file every signed head is appended to, so
+    # that heads live outside the database too (none: not published).
+    audit_log_id: str = "vigie-audit"
+    audit_sequence_seconds: float = 0.5
+    audit_heads_file: Path | None = None

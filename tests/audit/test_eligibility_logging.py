@@ -104,7 +104,12 @@ def test_fhir_requests_are_logged(
 
 def test_no_entry_no_answer(runtime: Runtime, client: TestClient, auth: dict[str, str]) -> None:
     with runtime.engine.begin() as conn:
-        conn.execute(text("DROP TABLE access_log"))
-    response = client.post("/v1/eligibility", json=request(CAROL), headers=auth)
-    assert response.status_code in (500, 503)
-    assert "eligible" not in response.text
+        conn.execute(text("ALTER TABLE access_log RENAME TO access_log_away"))
+    try:
+        for mode in ("estimate", "agree"):
+            response = client.post("/v1/eligibility", json=request(CAROL, mode=mode), headers=auth)
+            assert response.status_code in (500, 503)
+            assert "eligible" not in response.text
+    finally:
+        with runtime.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE access_log_away RENAME TO access_log"))

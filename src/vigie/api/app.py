@@ -21,6 +21,7 @@ from vigie.api import errors
 from vigie.api.deps import Services, authenticate
 from vigie.api.eligibility_routes import router as eligibility_router
 from vigie.api.fhir_routes import router as fhir_router
+from vigie.audit.background import start_sequencer
 from vigie.db.engine import checkpoint_in_background
 from vigie.identity.tokens import TokenCache
 from vigie.runtime import Runtime
@@ -139,7 +140,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         gc.collect()
         gc.freeze()
         background = _checkpoints(runtime) if runtime.engine.dialect.name == "sqlite" else None
+        sequencer = start_sequencer(runtime)
         yield
+        sequencer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sequencer
         if background is not None:
             background.cancel()
 

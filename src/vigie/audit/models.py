@@ -73,12 +73,15 @@ class SignedHead(Base):
 
 
 class SequencerState(Base):
-    """The sequencer's position: tree size and compact range (peaks), and how far it has read
-    (SQLite: the last entry id; PostgreSQL: the transaction-id horizon)."""
+    """The sequencer's position: tree size and compact range (peaks), and how far it has read.
+    SQLite: the last entry id. PostgreSQL: ``frontier``, below which every transaction's entries
+    are sequenced except those of ``pending`` transactions (still running at the last round)."""
 
     __tablename__ = "audit_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     tree_size: Mapped[int] = mapped_column(BigInteger)
     peaks: Mapped[bytes] = mapped_column(LargeBinary)
-    horizon: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    frontier: Mapped[int] = mapped_column(BigInteger)
+    pending: Mapped[str] = mapped_column(Text)  # transaction ids, comma-separated

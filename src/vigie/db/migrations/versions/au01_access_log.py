@@ -37,11 +37,11 @@ def upgrade() -> None:
     op.create_index("ix_access_log_insured", "access_log", ["insured"])
     if op.get_bind().dialect.name == "postgresql":
         # The inserting transaction: the sequencer takes only entries of transactions that
-        # have ended (below the snapshot's xmin), so a late commit is never skipped.
+        # have ended, and remembers those still running, so a late commit is never skipped.
         op.execute(
             "ALTER TABLE access_log ADD COLUMN txid xid8 NOT NULL DEFAULT pg_current_xact_id()"
         )
-        op.execute("CREATE INDEX ix_access_log_txid ON access_log (txid)")
+        op.execute("CREATE INDEX ix_access_log_txid ON access_log (txid, id)")
     op.create_table(
         "audit_leaves",
         sa.Column("leaf_index", ENTRY_ID, autoincrement=False, nullable=False),
@@ -70,7 +70,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("tree_size", sa.BigInteger(), nullable=False),
         sa.Column("peaks", sa.LargeBinary(), nullable=False),
-        sa.Column("horizon", sa.BigInteger(), nullable=False),
+        sa.Column("last_id", sa.BigInteger(), nullable=False),
+        sa.Column("frontier", sa.BigInteger(), nullable=False),
+        sa.Column("pending", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_state")),
     )
 
