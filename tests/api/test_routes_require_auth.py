@@ -42,6 +42,11 @@ KNOWN = {
     ("/v1/agreements/{agreement}", "DELETE"),
     ("/fhir/CoverageEligibilityRequest", "POST"),
     ("/fhir/CoverageEligibilityRequest/$submit", "POST"),
+    ("/v1/audit/tree-head", "GET"),
+    ("/v1/audit/proofs/inclusion", "GET"),
+    ("/v1/audit/proofs/entries/{entry_id}", "GET"),
+    ("/v1/audit/proofs/consistency", "GET"),
+    ("/v1/audit/my-accesses", "GET"),
 }
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 WEBSOCKET = "WEBSOCKET"

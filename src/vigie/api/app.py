@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigie import __version__
 from vigie.api import errors
+from vigie.api.audit_routes import router as audit_router
 from vigie.api.deps import Services, authenticate
 from vigie.api.eligibility_routes import router as eligibility_router
 from vigie.api.fhir_routes import router as fhir_router
@@ -165,6 +166,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     errors.install(app)
     app.include_router(eligibility_router)
     app.include_router(fhir_router)
+    app.include_router(audit_router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -80,12 +80,11 @@ async def current_principal(request: Request) -> Principal:
     return Principal.of_professional(await authenticate(request))
 
 
-def require_roles(*roles: Role) -> Callable[[Request], object]:
+def require_roles(*roles: Role) -> Callable[..., object]:
     """A dependency admitting only callers holding one of ``roles``; declared on each route."""
     admitted = frozenset(roles)
 
-    async def dependency(request: Request) -> Principal:
-        principal = await current_principal(request)
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in admitted:
             raise FORBIDDEN
         return principal

@@ -133,6 +133,10 @@ def inclusion(
 ) -> Inclusion:
     """The proof that a leaf (given by index or by entry id) is in the signed tree of ``size``."""
     head = head_at(conn, log_id, size)
+    if leaf_index is not None and leaf_index >= head.head.tree_size:
+        raise ProofRequestError(
+            f"la feuille {leaf_index} n'est pas dans l'arbre de taille {head.head.tree_size}"
+        )
     if leaf_index is not None:
         leaf = conn.execute(_LEAVES.where(Leaf.leaf_index == leaf_index)).first()
     else:
