@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import typer
 
 from vigie.audit.background import run_round
 from vigie.audit.sequencer import public_key_text
+from vigie.audit.verify import verify_log
 from vigie.cli.common import console, fail, runtime
 from vigie.config import Settings
 from vigie.crypto import keyfile
@@ -37,3 +41,35 @@ def public_key() -> None:
         print(public_key_text(keys))
     except keyfile.KeyFileError as exc:
         raise fail(str(exc)) from exc
+
+
+@app.command("verify")
+def verify(
+    published: Path | None = typer.Option(
+        None, help="Fichier des têtes publiées (par défaut : VIGIE_AUDIT_HEADS_FILE)."
+    ),
+) -> None:
+    """Recompute every leaf and the tree; check every signed and published head."""
+    with runtime() as rt:
+        started = time.perf_counter()
+        try:
+            report = verify_log(
+                rt.engine,
+                rt.keys,
+                log_id=rt.settings.audit_log_id,
+                published=published or rt.settings.audit_heads_file,
+            )
+        except keyfile.KeyFileError as exc:
+            raise fail(str(exc)) from exc
+        elapsed = time.perf_counter() - started
+    console.print(
+        f"{report.leaves} feuille(s), {report.heads} tête(s) signée(s) en base, "
+        f"{report.published} tête(s) publiée(s), {report.pending} entrée(s) en attente ; "
+        f"{elapsed:.1f} s",
+        highlight=False,
+    )
+    for finding in report.findings:
+        console.print(f"  [{finding.kind}] {finding.message}", highlight=False)
+    if not report.ok:
+        raise fail(f"journal altéré : {len(report.findings)} anomalie(s)")
+    console.print("journal intègre")
