@@ -33,3 +33,5 @@ class Settings(BaseSettings):
     audit_log_id: str = "vigie-audit"
     audit_sequence_seconds: float = 0.5
     audit_heads_file: Path | None = None
+    # Who the CNIL and the people concerned can reach about an incident (art. 33-3 b).
+    dpo_contact: str = "Délégué à la protection des données de Vigie, dpo@vigie.example"

@@ -47,6 +47,9 @@ KNOWN = {
     ("/v1/audit/proofs/entries/{entry_id}", "GET"),
     ("/v1/audit/proofs/consistency", "GET"),
     ("/v1/audit/my-accesses", "GET"),
+    ("/v1/incidents", "POST"),
+    ("/v1/incidents/{incident_id}/notification", "GET"),
+    ("/v1/incidents/{incident_id}/notification.pdf", "GET"),
 }
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 WEBSOCKET = "WEBSOCKET"

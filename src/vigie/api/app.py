@@ -22,6 +22,7 @@ from vigie.api.audit_routes import router as audit_router
 from vigie.api.deps import Services, authenticate
 from vigie.api.eligibility_routes import router as eligibility_router
 from vigie.api.fhir_routes import router as fhir_router
+from vigie.api.incident_routes import router as incident_router
 from vigie.audit.background import start_sequencer
 from vigie.db.engine import checkpoint_in_background
 from vigie.identity.tokens import TokenCache
@@ -167,6 +168,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(eligibility_router)
     app.include_router(fhir_router)
     app.include_router(audit_router)
+    app.include_router(incident_router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from vigie.cli import audit, imports, keys, professionals
+from vigie.cli import audit, imports, incident, keys, professionals
 from vigie.cli.demo import demo_request
 from vigie.cli.seed import seed
 from vigie.cli.serve import serve
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(incident.app, name="incident")
 app.add_typer(imports.app, name="import")
 app.add_typer(professionals.professional_app, name="professional")
 app.add_typer(professionals.token_app, name="token")

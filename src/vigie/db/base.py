@@ -24,6 +24,7 @@ def all_metadata() -> MetaData:
     from vigie.crypto import models as _crypto  # noqa: F401
     from vigie.eligibility import models as _eligibility  # noqa: F401
     from vigie.identity import models as _identity  # noqa: F401
+    from vigie.incidents import models as _incidents  # noqa: F401
     from vigie.rights import models as _rights  # noqa: F401
 
     return Base.metadata
