@@ -78,27 +78,53 @@ def record(conn: Connection, event: Event, at_us: int | None = None) -> None:
 
 # The columns, in this order, that ``leaf_entry`` reads from a stored row.
 ENTRY_COLUMNS = "id, at_us, kind, actor, outcome, structure_id, amc, insured, exposed, detail"
+LEAF_PREFIX = "vigie-log-v1"
+
+
+def _field(value: object) -> str:
+    if value is None:
+        return "-"
+    text = bytes(value).hex() if isinstance(value, bytes | memoryview) else str(value)
+    return f"{len(text)}:{text}"
 
 
 def leaf_entry(row: tuple[Any, ...] | Any) -> bytes:
     """The canonical bytes of a stored entry (columns as ENTRY_COLUMNS): what its leaf hashes.
-    The entry id is part of it, so a leaf names its row and rows cannot trade places unseen."""
-    entry_id, at_us, kind, actor, outcome, structure_id, amc, insured, exposed, detail = row
-    return orjson.dumps(
-        [
-            LEAF_VERSION,
-            entry_id,
-            at_us,
-            kind,
-            actor,
-            outcome,
-            structure_id,
-            amc,
-            bytes(insured).hex() if insured is not None else None,
-            exposed,
-            detail,
-        ]
-    )
+
+    ``vigie-log-v1`` then, for each column, ``|`` and either ``-`` (NULL) or the value as text
+    (integers in decimal, the pseudonym in lowercase hex) prefixed by its length in characters,
+    so that no two rows give the same bytes. The entry id is part of it: a leaf names its row
+    and rows cannot trade places unseen. ``leaf_entry_sql`` builds the same text in the store.
+    """
+    return (LEAF_PREFIX + "".join("|" + _field(v) for v in tuple(row))).encode()
+
+
+def leaf_entry_sql(dialect: str, alias: str = "e") -> str:
+    """A SQL expression giving ``leaf_entry`` of the row ``alias`` as text, on either store:
+    reading one string a row instead of ten values is most of what makes verification fast."""
+
+    def field(column: str, *, number: bool = False, blob: bool = False) -> str:
+        value = f"{alias}.{column}"
+        if blob:
+            value = f"encode({value}, 'hex')" if dialect == "postgresql" else f"lower(hex({value}))"
+        elif number:
+            value = f"CAST({value} AS TEXT)"
+        present = f"length({value}) || ':' || {value}"
+        return f"CASE WHEN {alias}.{column} IS NULL THEN '-' ELSE {present} END"
+
+    parts = [
+        field("id", number=True),
+        field("at_us", number=True),
+        field("kind"),
+        field("actor"),
+        field("outcome"),
+        field("structure_id", number=True),
+        field("amc"),
+        field("insured", blob=True),
+        field("exposed", number=True),
+        field("detail"),
+    ]
+    return f"'{LEAF_PREFIX}' || " + " || ".join(f"'|' || {part}" for part in parts)
 
 
 def pseudonym(key: bytes, cardless_index: bytes) -> bytes:

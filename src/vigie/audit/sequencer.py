@@ -21,7 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 
-from vigie.audit.log import ENTRY_COLUMNS, leaf_entry, now_us
+from vigie.audit.log import leaf_entry_sql, now_us
 from vigie.audit.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from vigie.audit.models import SequencerState, SignedHead
 from vigie.audit.tree_head import (
@@ -40,15 +40,20 @@ STATE_ID = 1
 CHUNK = 50_000
 
 _SNAPSHOT = "SELECT CAST(pg_current_snapshot() AS text)"
-_NEW_PG = (
-    f"SELECT CAST(CAST(txid AS text) AS bigint), {ENTRY_COLUMNS} FROM access_log"  # noqa: S608
-    " WHERE ((txid >= CAST(CAST(:frontier AS text) AS xid8)"
-    " AND txid < CAST(CAST(:xmax AS text) AS xid8))"
-    " OR txid = ANY(CAST(:ended AS xid8[])))"
-    " AND NOT txid = ANY(CAST(:running AS xid8[]))"
-    " ORDER BY txid, id"
-)
-_NEW_SQLITE = f"SELECT 0, {ENTRY_COLUMNS} FROM access_log WHERE id > :last_id ORDER BY id"  # noqa: S608
+
+
+def _new_entries_sql(dialect: str) -> str:
+    entry = leaf_entry_sql(dialect)
+    if dialect == "postgresql":
+        return (
+            f"SELECT e.id, {entry} FROM access_log e"  # noqa: S608 (constant text)
+            " WHERE ((e.txid >= CAST(CAST(:frontier AS text) AS xid8)"
+            " AND e.txid < CAST(CAST(:xmax AS text) AS xid8))"
+            " OR e.txid = ANY(CAST(:ended AS xid8[])))"
+            " AND NOT e.txid = ANY(CAST(:running AS xid8[]))"
+            " ORDER BY e.txid, e.id"
+        )
+    return f"SELECT e.id, {entry} FROM access_log e WHERE e.id > :last_id ORDER BY e.id"  # noqa: S608
 
 
 def signing_key(keys: KeyFile) -> Ed25519PrivateKey:
@@ -166,10 +171,11 @@ def _new_entries(conn: Connection, state: _State, snapshot: _Snapshot) -> Iterat
             "ended": _array(ended),
             "running": _array(sorted(snapshot.running)),
         }
-        statement = _NEW_PG
     else:
-        params, statement = {"last_id": state.last_id}, _NEW_SQLITE
-    streamed = text(statement).execution_options(stream_results=True, yield_per=CHUNK)
+        params = {"last_id": state.last_id}
+    streamed = text(_new_entries_sql(conn.dialect.name)).execution_options(
+        stream_results=True, yield_per=CHUNK
+    )
     result = conn.execute(streamed, params)
     for chunk in result.partitions(CHUNK):
         yield list(chunk)
@@ -181,16 +187,16 @@ def _array(values: list[int]) -> str:
 
 def _append(conn: Connection, state: _State, rows: list[Any]) -> None:
     first = state.size
-    hashes = [leaf_hash(leaf_entry(row[1:])) for row in rows]
+    hashes = [leaf_hash(row[1].encode()) for row in rows]
     nodes = extend(state, hashes)
     with row_sink(conn, "audit_leaves", ("leaf_index", "entry_id", "leaf_hash")) as sink:
         for offset, (row, digest) in enumerate(zip(rows, hashes, strict=True)):
-            sink.write((first + offset, row[1], digest))
+            sink.write((first + offset, row[0], digest))
     if nodes:
         with row_sink(conn, "audit_nodes", ("level", "index", "hash")) as sink:
             for node in nodes:
                 sink.write(node)
-    state.last_id = max(state.last_id, int(rows[-1][1]))
+    state.last_id = max(state.last_id, int(rows[-1][0]))
 
 
 def _save_state(conn: Connection, state: _State, snapshot: _Snapshot) -> None:
@@ -212,8 +218,11 @@ def _save_state(conn: Connection, state: _State, snapshot: _Snapshot) -> None:
     )
 
 
-def extend(state: _State, hashes: list[bytes]) -> list[tuple[int, int, bytes]]:
-    """Append leaf hashes to the compact range; the complete subtrees formed at NODE_LEVELS."""
+def extend(
+    state: _State, hashes: list[bytes], *, base_level: int = 0
+) -> list[tuple[int, int, bytes]]:
+    """Append hashes (of complete subtrees at ``base_level``; leaves at 0) to the compact range;
+    the complete subtrees formed at NODE_LEVELS, as (level, index, hash)."""
     peaks, size = state.peaks, state.size
     nodes: list[tuple[int, int, bytes]] = []
     for digest in hashes:
@@ -222,8 +231,8 @@ def extend(state: _State, hashes: list[bytes]) -> list[tuple[int, int, bytes]]:
             node = node_hash(peaks.pop(), node)
             rest >>= 1
             height += 1
-            if height in NODE_LEVELS:
-                nodes.append((height, ((size + 1) >> height) - 1, node))
+            if height + base_level in NODE_LEVELS:
+                nodes.append((height + base_level, ((size + 1) >> height) - 1, node))
         peaks.append(node)
         size += 1
     state.size = size

@@ -9,6 +9,7 @@ findings means every stored and published head commits to exactly the stored ent
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -18,15 +19,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from vigie.audit import locate
-from vigie.audit.log import ENTRY_COLUMNS, leaf_entry
-from vigie.audit.merkle import ProofError, consistency_proof, leaf_hash, verify_consistency
+from vigie.audit.builder import TreeBuilder
+from vigie.audit.log import leaf_entry_sql
+from vigie.audit.merkle import ProofError, consistency_proof, verify_consistency
 from vigie.audit.proofs import StoredTree, stored_head
-from vigie.audit.sequencer import _State, extend, root_of, signing_key
+from vigie.audit.sequencer import _State, signing_key
 from vigie.audit.tree_head import SignedTreeHead, TreeHeadError, verify_tree_head
 from vigie.crypto.keyfile import KeyFile
 from vigie.db.sql import is_postgres
 
 FETCH = 20_000
+_sha256 = hashlib.sha256
 MAX_MISMATCHES = 100_000
 
 
@@ -100,46 +103,45 @@ class Scan:
 _HEADS = text(
     "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_heads ORDER BY tree_size"
 )
-_ENTRY = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
-_LEAVES = (
-    f"SELECT l.leaf_index, l.entry_id, l.leaf_hash, {_ENTRY}"  # noqa: S608 (constant text)
-    " FROM audit_leaves l LEFT JOIN access_log e ON e.id = l.entry_id ORDER BY l.leaf_index"
-)
+
+
+def _leaves_sql(dialect: str) -> str:
+    entry = leaf_entry_sql(dialect)
+    return (
+        f"SELECT l.leaf_index, l.entry_id, l.leaf_hash, e.id, {entry}"  # noqa: S608 (constant text)
+        " FROM audit_leaves l LEFT JOIN access_log e ON e.id = l.entry_id ORDER BY l.leaf_index"
+    )
 
 
 def _scan(conn: Connection, report: Report, checkpoints: set[int]) -> Scan:
-    scan = Scan(_State(0, []), {0: root_of([])}, {0: []}, {}, [])
-    for rows in _stream(conn, _LEAVES):
-        stored_hashes: list[bytes] = []
-        for row in rows:
-            index, entry_id, stored = row[0], row[1], bytes(row[2])
-            expected = scan.state.size + len(stored_hashes)
-            if index != expected:
-                report.add("deleted", f"feuilles {expected} à {index - 1} absentes", expected)
-            if row[3] is None:
-                report.add("deleted", f"feuille {index} : entrée {entry_id} supprimée", index)
-            else:
-                recomputed = leaf_hash(leaf_entry(row[3:]))
-                if recomputed != stored and len(scan.mismatches) < MAX_MISMATCHES:
-                    scan.mismatches.append((index, recomputed, stored))
-            stored_hashes.append(stored)
-        _extend(scan, stored_hashes, checkpoints)
-    report.leaves = scan.state.size
-    _classify_mismatches(report, scan.mismatches)
-    return scan
+    tree = TreeBuilder(checkpoints)
+    mismatches: list[tuple[int, bytes, bytes]] = []
+    expected = 0
+    for rows in _stream(conn, _leaves_sql(conn.dialect.name)):
+        stored = [bytes(row[2]) for row in rows]
+        if rows[0][0] != expected or rows[-1][0] != expected + len(rows) - 1:
+            _gaps(report, rows, expected)
+        expected = rows[-1][0] + 1
+        recomputed = [
+            None if row[3] is None else _sha256(b"\x00" + row[4].encode()).digest() for row in rows
+        ]
+        for row, digest, kept in zip(rows, recomputed, stored, strict=True):
+            if digest is None:
+                report.add("deleted", f"feuille {row[0]} : entrée {row[1]} supprimée", row[0])
+            elif digest != kept and len(mismatches) < MAX_MISMATCHES:
+                mismatches.append((row[0], digest, kept))
+        tree.add(stored)
+    state = tree.finish()
+    report.leaves = state.size
+    _classify_mismatches(report, mismatches)
+    return Scan(state, tree.roots, tree.peaks, tree.nodes, mismatches)
 
 
-def _extend(scan: Scan, hashes: list[bytes], checkpoints: set[int]) -> None:
-    """Append to the running tree, noting roots and compact ranges at checkpoint sizes."""
-    start = scan.state.size
-    marks = sorted(s for s in checkpoints if start < s <= start + len(hashes))
-    done = 0
-    for mark in [*marks, start + len(hashes)]:
-        for level, index, node in extend(scan.state, hashes[done : mark - start]):
-            scan.nodes[(level, index)] = node
-        done = mark - start
-        if mark in checkpoints:
-            scan.roots[mark], scan.peaks[mark] = root_of(scan.state.peaks), list(scan.state.peaks)
+def _gaps(report: Report, rows: list[Any], expected: int) -> None:
+    for row in rows:
+        if row[0] != expected:
+            report.add("deleted", f"feuilles {expected} à {row[0] - 1} absentes", expected)
+        expected = row[0] + 1
 
 
 def _classify_mismatches(report: Report, mismatches: list[tuple[int, bytes, bytes]]) -> None:
@@ -230,6 +232,9 @@ def _check_state(conn: Connection, report: Report, state: _State) -> None:
 def _check_unsequenced(conn: Connection, report: Report) -> None:
     """Entries without a leaf that the sequencer has already passed were inserted afterwards;
     the others are simply waiting for the next round."""
+    entries = conn.execute(text("SELECT COUNT(*) FROM access_log")).scalar_one()
+    if entries == report.leaves and not any(f.kind == "deleted" for f in report.findings):
+        return  # every leaf has its entry, each a different one: no entry is left without a leaf
     state = conn.execute(text("SELECT last_id, frontier, pending FROM audit_state")).first()
     last_id = state.last_id if state is not None else 0
     if is_postgres(conn):
