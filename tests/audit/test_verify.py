@@ -11,6 +11,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from tests.audit.helpers import add_entries, run_round
+from vigie.audit import verify
 from vigie.audit.log import ENTRY_COLUMNS, Event, leaf_entry, record
 from vigie.audit.merkle import leaf_hash
 from vigie.audit.verify import Report, verify_log
@@ -143,3 +144,25 @@ def test_the_command_reports_and_fails(
     sql(runtime, "DELETE FROM access_log WHERE id = :e", e=entry_of(runtime, 2))
     bad = CliRunner().invoke(app, ["audit", "verify"])
     assert bad.exit_code == 1 and "feuille 2" in bad.output
+
+
+def test_ranges_scanned_in_several_processes_agree(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "PARALLEL_FROM", 1)
+    published = tmp_path / "heads.jsonl"
+    for start, count in ((0, 5000), (5000, 4000), (9000, 1500)):
+        add_entries(runtime, count, start=start)
+        run_round(runtime, published)
+    one = verify_log(runtime.engine, runtime.keys, log_id="vigie-audit", published=published)
+    two = verify_log(
+        runtime.engine, runtime.keys, log_id="vigie-audit", published=published, workers=3
+    )
+    assert one.ok and two.ok and two.leaves == one.leaves == 10_500
+    sql(
+        runtime,
+        "UPDATE access_log SET outcome = 'refused' WHERE id = :e",
+        e=entry_of(runtime, 8200),
+    )
+    tampered = verify_log(runtime.engine, runtime.keys, log_id="vigie-audit", workers=3)
+    assert kinds(tampered) == {("modified", 8200)}

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select, text
 
 from vigie.audit import sequencer
-from vigie.audit.log import leaf_entry_sql
+from vigie.audit.log import ENTRY_COLUMNS, leaf_entry
 from vigie.audit.merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -147,15 +147,15 @@ def inclusion(
         raise ProofRequestError(
             f"la feuille {leaf.leaf_index} n'est pas dans l'arbre de taille {head.head.tree_size}"
         )
-    entry = leaf_entry_sql(conn.dialect.name)
     row = conn.execute(
-        text(f"SELECT {entry}, e.insured FROM access_log e WHERE e.id = :id"),  # noqa: S608
+        text(f"SELECT {ENTRY_COLUMNS} FROM access_log WHERE id = :id"),  # noqa: S608
         {"id": leaf.entry_id},
     ).first()
     if row is None:
         raise ProofRequestError("l'entrée de cette feuille a disparu du journal")
     path = inclusion_proof(leaf.leaf_index, head.head.tree_size, StoredTree(conn))
-    return Inclusion(head, leaf.leaf_index, leaf.entry_id, row[0].encode(), path, row.insured)
+    entry = leaf_entry(tuple(row))
+    return Inclusion(head, leaf.leaf_index, leaf.entry_id, entry, path, row.insured)
 
 
 def consistency(

@@ -21,7 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 
-from vigie.audit.log import leaf_entry_sql, now_us
+from vigie.audit.log import ENTRY_COLUMNS, leaf_entry, now_us
 from vigie.audit.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from vigie.audit.models import SequencerState, SignedHead
 from vigie.audit.tree_head import (
@@ -35,7 +35,7 @@ from vigie.db.bulk import row_sink
 from vigie.db.engine import write_transaction
 
 # Levels of complete subtrees kept (besides the leaves): a proof reads at most 2**8 rows a node.
-NODE_LEVELS = (8, 16)
+NODE_LEVELS: tuple[int, ...] = (8, 16)
 STATE_ID = 1
 CHUNK = 50_000
 
@@ -43,17 +43,17 @@ _SNAPSHOT = "SELECT CAST(pg_current_snapshot() AS text)"
 
 
 def _new_entries_sql(dialect: str) -> str:
-    entry = leaf_entry_sql(dialect)
+    entry = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
     if dialect == "postgresql":
         return (
-            f"SELECT e.id, {entry} FROM access_log e"  # noqa: S608 (constant text)
+            f"SELECT {entry} FROM access_log e"  # noqa: S608 (constant text)
             " WHERE ((e.txid >= CAST(CAST(:frontier AS text) AS xid8)"
             " AND e.txid < CAST(CAST(:xmax AS text) AS xid8))"
             " OR e.txid = ANY(CAST(:ended AS xid8[])))"
             " AND NOT e.txid = ANY(CAST(:running AS xid8[]))"
             " ORDER BY e.txid, e.id"
         )
-    return f"SELECT e.id, {entry} FROM access_log e WHERE e.id > :last_id ORDER BY e.id"  # noqa: S608
+    return f"SELECT {entry} FROM access_log e WHERE e.id > :last_id ORDER BY e.id"  # noqa: S608
 
 
 def signing_key(keys: KeyFile) -> Ed25519PrivateKey:
@@ -187,7 +187,7 @@ def _array(values: list[int]) -> str:
 
 def _append(conn: Connection, state: _State, rows: list[Any]) -> None:
     first = state.size
-    hashes = [leaf_hash(row[1].encode()) for row in rows]
+    hashes = [leaf_hash(leaf_entry(row)) for row in rows]
     nodes = extend(state, hashes)
     with row_sink(conn, "audit_leaves", ("leaf_index", "entry_id", "leaf_hash")) as sink:
         for offset, (row, digest) in enumerate(zip(rows, hashes, strict=True)):

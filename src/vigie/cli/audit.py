@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def verify(
     published: Path | None = typer.Option(
         None, help="Fichier des têtes publiées (par défaut : VIGIE_AUDIT_HEADS_FILE)."
     ),
+    workers: int = typer.Option(os.cpu_count() or 1, help="Processus de vérification."),
 ) -> None:
     """Recompute every leaf and the tree; check every signed and published head."""
     with runtime() as rt:
@@ -58,6 +60,7 @@ def verify(
                 rt.keys,
                 log_id=rt.settings.audit_log_id,
                 published=published or rt.settings.audit_heads_file,
+                workers=max(1, workers),
             )
         except keyfile.KeyFileError as exc:
             raise fail(str(exc)) from exc
