@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from anyio import to_thread
 
@@ -34,10 +35,14 @@ async def _safe_round(runtime: Runtime) -> None:
 
 def start_sequencer(runtime: Runtime) -> asyncio.Task[None]:
     async def loop() -> None:
+        period = runtime.settings.audit_sequence_seconds
+        tick = time.monotonic() + period
         try:
             while True:
-                await asyncio.sleep(runtime.settings.audit_sequence_seconds)
+                # A fixed clock: a slow round does not stretch the time between heads.
+                await asyncio.sleep(max(0.0, tick - time.monotonic()))
                 await _safe_round(runtime)
+                tick = max(tick + period, time.monotonic())
         except asyncio.CancelledError:
             await _safe_round(runtime)  # what the last requests logged gets a head too
             raise
