@@ -97,7 +97,7 @@ def _stream(conn: Connection, low: int, high: int) -> Iterator[list[Any]]:
     params = {"low": low, "high": high}
     cursor: Any
     if conn.dialect.name == "postgresql":
-        cursor = cast(psycopg.Connection[Any], raw).cursor(name="vigie_verify_scan")
+        cursor = cast(psycopg.Connection[Any], raw).cursor(name="vigie_verify_scan", binary=True)
         cursor.itersize = FETCH
         cursor.execute(Sql(_LEAVES).postgres, params)
     else:
