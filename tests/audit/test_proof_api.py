@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,13 +102,13 @@ def test_consistency_between_two_signed_heads(
         ("/v1/audit/proofs/inclusion?leaf_index=abc", "paramètre leaf_index invalide"),
         ("/v1/audit/proofs/inclusion?leaf_index=-1", "paramètre leaf_index invalide"),
         ("/v1/audit/proofs/inclusion?leaf_index=3", "pas dans l'arbre"),
-        ("/v1/audit/proofs/inclusion?leaf_index=0&tree_size=2", "aucune tête d'arbre signée"),
+        ("/v1/audit/proofs/inclusion?leaf_index=0&tree_size=9", "aucune tête d'arbre signée"),
         ("/v1/audit/proofs/inclusion?leaf_index=99999999999999999999", "invalide"),
         ("/v1/audit/proofs/entries/x1", "paramètre entry_id invalide"),
         ("/v1/audit/proofs/entries/77", "introuvable"),
         ("/v1/audit/proofs/consistency", "paramètre old_size manquant"),
         ("/v1/audit/proofs/consistency?old_size=4", "dépasse"),
-        ("/v1/audit/proofs/consistency?old_size=1&tree_size=3", "aucune tête d'arbre signée"),
+        ("/v1/audit/proofs/consistency?old_size=1&tree_size=9", "aucune tête d'arbre signée"),
     ],
 )
 def test_bad_parameters_get_a_clear_400(logged: TestClient, query: str, message: str) -> None:
@@ -149,3 +150,16 @@ def test_an_insured_person_sees_every_check_with_a_proof(
         assert value not in json.dumps(history)
     as_role(logged, DPO)
     assert logged.get("/v1/audit/my-accesses").status_code == 403
+
+
+def test_the_server_signs_heads_by_itself(
+    client: TestClient, auth: dict[str, str], tmp_path: Path
+) -> None:
+    assert client.post("/v1/eligibility", json=request(ALICE), headers=auth).status_code == 200
+    as_role(client, OFFICER)
+    deadline = time.monotonic() + 5.0
+    while (head := client.get("/v1/audit/tree-head")).status_code == 404:
+        assert time.monotonic() < deadline, "no head signed by the background sequencer"
+        time.sleep(0.1)
+    assert head.json()["tree_head"]["tree_size"] == 1
+    client.app.dependency_overrides.clear()  # type: ignore[attr-defined]

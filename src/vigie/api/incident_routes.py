@@ -16,6 +16,7 @@ from vigie.api.errors import json_error
 from vigie.identity.principal import Principal, Role
 from vigie.incidents import flows, render
 from vigie.incidents.service import Declaration, DeclarationError
+from vigie.runtime import Runtime
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
@@ -52,8 +53,7 @@ class IncidentIn(BaseModel):
         )
 
 
-def _declare_and_assess(services: object, body: IncidentIn, actor: str) -> dict[str, object]:
-    runtime = services.runtime  # type: ignore[attr-defined]
+def _declare_and_assess(runtime: Runtime, body: IncidentIn, actor: str) -> dict[str, object]:
     incident_id = flows.declare_incident(runtime, body.declaration(), actor)
     return {
         "incident": incident_id,
@@ -65,7 +65,7 @@ def _declare_and_assess(services: object, body: IncidentIn, actor: str) -> dict[
 async def declare(body: IncidentIn, caller: Dpo, services: AppServices) -> Response:
     """Declare an incident; the answer carries its CNIL notification (scope computed now)."""
     try:
-        result = await services.call(_declare_and_assess, services, body, caller.subject)
+        result = await services.call(_declare_and_assess, services.runtime, body, caller.subject)
     except DeclarationError as exc:
         return json_error(400, str(exc))
     return Response(orjson.dumps(result), 201, media_type="application/json")
