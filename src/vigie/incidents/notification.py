@@ -49,6 +49,19 @@ def _encrypted_note(incident: IncidentView) -> str | None:
     )
 
 
+def _declared(incident: IncidentView) -> int:
+    """What a copy of the database exposes even where no one was counted."""
+    if incident.declaration.kind != "database_copy":
+        return 0
+    return int(
+        DataCategory.IDENTITY
+        | DataCategory.RIGHTS
+        | DataCategory.AGREEMENT
+        | DataCategory.AMOUNTS
+        | DataCategory.HEALTH_HINT
+    )
+
+
 def build_notification(
     incident: IncidentView, scope: Scope, *, dpo_contact: str, now: datetime
 ) -> dict[str, Any]:
@@ -64,12 +77,12 @@ def build_notification(
         "nature": NATURE[d.kind],
         "description": d.description,
         "periode": {
-            "debut": d.start.isoformat() if d.start else None,
-            "fin": d.end.isoformat() if d.end else None,
+            "debut": d.start.isoformat(timespec="seconds") if d.start else None,
+            "fin": d.end.isoformat(timespec="seconds") if d.end else None,
         },
         "chronologie": {
-            "prise_de_connaissance": d.detected_at.isoformat(),
-            "echeance_72_heures": deadline.isoformat(),
+            "prise_de_connaissance": d.detected_at.isoformat(timespec="seconds"),
+            "echeance_72_heures": deadline.isoformat(timespec="seconds"),
             "notification": now.isoformat(timespec="seconds"),
             "dans_le_delai": now <= deadline,
             "heures_restantes": max(0, int((deadline - now).total_seconds() // 3600)),
@@ -78,7 +91,7 @@ def build_notification(
         "categories_de_personnes": "assurés bénéficiaires de contrats de complémentaire santé",
         "nombre_approximatif_de_personnes": scope.people,
         "nombre_approximatif_d_enregistrements": scope.records,
-        "categories_de_donnees": labels(scope.categories),
+        "categories_de_donnees": labels(scope.categories or _declared(incident)),
         "chiffrement": _encrypted_note(incident),
         "responsables_de_traitement": [
             {

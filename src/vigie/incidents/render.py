@@ -6,7 +6,7 @@ Invariant: templates autoescape every value; letters carry no link (no URL, no e
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -43,7 +43,16 @@ def _french_date(moment: datetime | None) -> str:
     return f"{moment.day} {months[moment.month - 1]} {moment.year}"
 
 
+def _french_moment(text: str | None) -> str:
+    """An ISO 8601 moment as "29 janvier 2024 à 08:00 (UTC)"."""
+    if not text:
+        return ""
+    moment = datetime.fromisoformat(text).astimezone(UTC)
+    return f"{_french_date(moment)} à {moment:%H:%M} (UTC)"
+
+
 _ENV.filters["date_fr"] = _french_date
+_ENV.filters["moment_fr"] = _french_moment
 
 
 def _pdf(html: str) -> bytes:
