@@ -104,6 +104,8 @@ def sequence(
     """One round: sequence every entry committed since the last one and sign a head if any was
     added (or if ``force``). The head is published to ``heads_file`` once committed."""
     key = signing_key(keys)
+    if not force and engine.dialect.name == "sqlite" and _idle(engine):
+        return Round(0, None)  # nothing new: leave SQLite's single write lock to requests
     with write_transaction(engine) as conn:
         snapshot = _snapshot(conn)
         state = _load_state(conn)
@@ -119,6 +121,21 @@ def sequence(
     if head is not None and heads_file is not None:
         publish(head, heads_file)
     return Round(added, head)
+
+
+def _idle(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT s.last_id, s.tree_size, (SELECT MAX(id) FROM access_log),"
+                " (SELECT COUNT(*) FROM audit_heads h WHERE h.tree_size = s.tree_size)"
+                " FROM audit_state s"
+            )
+        ).first()
+    if row is None:
+        return False
+    last_id, size, newest, heads = row
+    return bool((newest is None or newest <= last_id) and (size == 0 or heads > 0))
 
 
 def publish(head: SignedTreeHead, path: Path) -> None:
