@@ -75,3 +75,17 @@ def test_a_rolled_back_entry_leaves_no_hole(runtime: Runtime) -> None:
     add_entries(runtime, 2)
     assert run_round(runtime).added == 2
     assert memory_tree(runtime).size == 2
+
+
+def test_a_head_missed_by_the_file_is_published_at_the_next_round(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    heads = tmp_path / "heads.jsonl"
+    add_entries(runtime, 4)
+    signed = run_round(runtime).head  # as if the process died before writing the file
+    assert signed is not None and not heads.exists()
+    assert run_round(runtime, heads).added == 0
+    published = [json.loads(line) for line in heads.open()]
+    assert published == [signed.to_dict()]
+    run_round(runtime, heads)
+    assert len(heads.read_text().splitlines()) == 1  # not published twice
