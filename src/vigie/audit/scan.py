@@ -9,25 +9,23 @@ apart and assembled in order give what one scan would.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-import psycopg
 from sqlalchemy import Connection
 
 from vigie.audit import sequencer
 from vigie.audit.builder import BLOCK, BlockSummary, summarise
 from vigie.audit.log import ENTRY_COLUMNS, leaf_entry
 from vigie.db.engine import make_engine
-from vigie.db.sql import Sql
+from vigie.db.sql import Sql, stream
 
 FETCH = 20_000
 MAX_MISMATCHES = 100_000
 _sha256 = hashlib.sha256
 _ENTRY = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
-_LEAVES = (
+_LEAVES_SQL = Sql(
     f"SELECT l.leaf_index, l.entry_id, l.leaf_hash, {_ENTRY}"  # noqa: S608 (constant text)
     " FROM audit_leaves l LEFT JOIN access_log e ON e.id = l.entry_id"
     " WHERE l.leaf_index >= :low AND l.leaf_index < :high ORDER BY l.leaf_index"
@@ -91,23 +89,8 @@ def _summarise(result: RangeScan, hashes: list[bytes], checkpoints: list[int]) -
 
 
 def _stream(conn: Connection, low: int, high: int) -> Iterator[list[Any]]:
-    """Rows straight from the driver (a server-side cursor on PostgreSQL): at millions of rows,
-    SQLAlchemy's result objects cost more than the hashing."""
-    raw = conn.connection.dbapi_connection
-    params = {"low": low, "high": high}
-    cursor: Any
-    if conn.dialect.name == "postgresql":
-        cursor = cast(psycopg.Connection[Any], raw).cursor(name="vigie_verify_scan", binary=True)
-        cursor.itersize = FETCH
-        cursor.execute(Sql(_LEAVES).postgres, params)
-    else:
-        cursor = cast(sqlite3.Connection, raw).cursor()
-        cursor.execute(_LEAVES, params)
-    try:
-        while rows := cursor.fetchmany(FETCH):
-            yield list(rows)
-    finally:
-        cursor.close()
+    # Rows straight from the driver: at millions of rows, result objects cost more than hashing.
+    return stream(conn, _LEAVES_SQL, {"low": low, "high": high}, FETCH)
 
 
 def scan_in_process(job: tuple[str, int, int, list[int], tuple[int, ...]]) -> RangeScan:

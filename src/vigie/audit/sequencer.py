@@ -33,6 +33,7 @@ from vigie.audit.tree_head import (
 from vigie.crypto.keyfile import KeyFile
 from vigie.db.bulk import row_sink
 from vigie.db.engine import write_transaction
+from vigie.db.sql import Sql, execute_many, stream
 
 # Levels of complete subtrees kept (besides the leaves): a proof reads at most 2**8 rows a node.
 NODE_LEVELS: tuple[int, ...] = (8, 16)
@@ -223,12 +224,10 @@ def _new_entries(conn: Connection, state: _State, snapshot: _Snapshot) -> Iterat
         }
     else:
         params = {"last_id": state.last_id}
-    streamed = text(_new_entries_sql(conn.dialect.name)).execution_options(
-        stream_results=True, yield_per=CHUNK
-    )
-    result = conn.execute(streamed, params)
-    for chunk in result.partitions(CHUNK):
-        yield list(chunk)
+    yield from stream(conn, Sql(_new_entries_sql(conn.dialect.name)), params, CHUNK)
+
+
+_NEW_LEAF = Sql("INSERT INTO audit_leaves (leaf_index, entry_id, leaf_hash) VALUES (:i, :e, :h)")
 
 
 def _array(values: list[int]) -> str:
@@ -239,9 +238,16 @@ def _append(conn: Connection, state: _State, rows: list[Any]) -> None:
     first = state.size
     hashes = [leaf_hash(leaf_entry(row)) for row in rows]
     nodes = extend(state, hashes)
-    with row_sink(conn, "audit_leaves", ("leaf_index", "entry_id", "leaf_hash")) as sink:
-        for offset, (row, digest) in enumerate(zip(rows, hashes, strict=True)):
-            sink.write((first + offset, row[0], digest))
+    if conn.dialect.name == "postgresql":
+        with row_sink(conn, "audit_leaves", ("leaf_index", "entry_id", "leaf_hash")) as sink:
+            for offset, (row, digest) in enumerate(zip(rows, hashes, strict=True)):
+                sink.write((first + offset, row[0], digest))
+    else:
+        leaves = [
+            {"i": first + offset, "e": row[0], "h": digest}
+            for offset, (row, digest) in enumerate(zip(rows, hashes, strict=True))
+        ]
+        execute_many(conn, _NEW_LEAF, leaves)
     if nodes:
         with row_sink(conn, "audit_nodes", ("level", "index", "hash")) as sink:
             for node in nodes:
