@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.api.test_fhir_api import fhir_request, post_fhir
 from tests.factories import ALICE, CAROL, request
 from vigie.audit.categories import DataCategory
+from vigie.audit.estimates import estimate_engine
 from vigie.audit.log import pseudonym
 from vigie.rights.protected import cardless_message
 from vigie.runtime import Runtime
@@ -113,3 +115,14 @@ def test_no_entry_no_answer(runtime: Runtime, client: TestClient, auth: dict[str
     finally:
         with runtime.engine.begin() as conn:
             conn.execute(text("ALTER TABLE access_log_away RENAME TO access_log"))
+
+
+def test_only_estimates_commit_asynchronously(runtime: Runtime) -> None:
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: one write transaction for both, in the same file")
+
+    with estimate_engine(runtime.engine).connect() as conn:
+        assert conn.execute(text("SHOW synchronous_commit")).scalar() == "off"
+    with runtime.engine.connect() as conn:
+        assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    assert estimate_engine(runtime.engine) is estimate_engine(runtime.engine)

@@ -4,6 +4,7 @@ its access-log entry (vigie.audit) in the same transaction; no entry, no answer.
 from __future__ import annotations
 
 from vigie.audit.access import cancellation_event, eligibility_note
+from vigie.audit.estimates import estimate_engine
 from vigie.audit.log import record
 from vigie.db.engine import read_transaction, write_transaction
 from vigie.eligibility import store
@@ -24,9 +25,9 @@ def check_eligibility(
     log_key = runtime.keys.audit_keys().pseudonym
     note = eligibility_note(log_key, keyring, caller, request, channel)
     if request.mode == "estimate" and runtime.engine.dialect.name == "postgresql":
-        # The cover is read and the entry inserted by one statement, committed on its own:
-        # an estimate writes nothing else, and this costs no extra round trip.
-        with read_transaction(runtime.engine) as conn:
+        # The cover is read and the entry inserted by one statement, committed on its own
+        # (asynchronously: see vigie.audit.estimates): an estimate writes nothing else.
+        with read_transaction(estimate_engine(runtime.engine)) as conn:
             return decide(
                 conn,
                 keyring,
