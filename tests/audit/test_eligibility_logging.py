@@ -39,8 +39,7 @@ def _entries(runtime: Runtime) -> list[Any]:
 
 
 def _alias(runtime: Runtime, nir: str, birth: Any, rank: int) -> bytes:
-    index = runtime.keyring.blind_index(cardless_message(nir, birth, rank))
-    return pseudonym(runtime.keys.audit_keys().pseudonym, index)
+    return pseudonym(runtime.keys.audit_keys().pseudonym, cardless_message(nir, birth, rank))
 
 
 def test_estimates_and_agreements_are_logged_positive_or_negative(

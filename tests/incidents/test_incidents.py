@@ -137,3 +137,34 @@ def test_letters_are_clear_french_without_links(runtime: Runtime, traffic: Traff
     assert "Alice Zorglub" in body and "statut de couverture complémentaire" in body
     for forbidden in ("http", "www.", "@", "href"):
         assert forbidden not in body
+
+
+def test_letters_and_history_survive_a_key_rotation(
+    runtime: Runtime, traffic: Traffic, tmp_path: Path
+) -> None:
+    """Pseudonyms do not depend on the index keys: after a rotation, the entries logged before
+    it still lead to the same people."""
+    from vigie.audit.reader import own_pseudonym
+    from vigie.identity.principal import Principal, Role
+    from vigie.rights.protected import cardless_message
+    from vigie.rights.rekey import rotate
+
+    before = runtime.keyring.blind_index(
+        cardless_message(ALICE.nir, ALICE.birth_date, ALICE.birth_rank)
+    )
+    assert rotate(runtime).complete
+    after = runtime.keyring.blind_index(
+        cardless_message(ALICE.nir, ALICE.birth_date, ALICE.birth_rank)
+    )
+    assert after != before
+    incident_id = flows.declare_incident(runtime, accounts_incident(), "user:dpo")
+    flows.write_documents(runtime, incident_id, tmp_path, actor="user:dpo")
+    with (tmp_path / f"lettres-{AMC}.csv").open(encoding="utf-8-sig") as handle:
+        assert {r["prenom"] for r in csv.DictReader(handle, delimiter=";")} == {"Alice", "Bob"}
+    alice = Principal(Role.INSURED, "insured:1", insured_index=after)
+    with runtime.engine.connect() as conn:
+        logged = conn.execute(
+            text("SELECT COUNT(*) FROM access_log WHERE insured = :p"),
+            {"p": own_pseudonym(runtime, alice)},
+        ).scalar_one()
+    assert logged == 2  # Alice's two checks, logged before the rotation

@@ -1,6 +1,6 @@
 """What the log says about eligibility requests and agreement cancellations.
 
-Invariant: an entry names the patient only by the log pseudonym of their cardless blind index;
+Invariant: an entry names the patient only by their log pseudonym (vigie.audit.log.pseudonym);
 the NIR, names and member number never reach the log.
 """
 
@@ -11,7 +11,6 @@ from typing import Any
 
 from vigie.audit.categories import DataCategory
 from vigie.audit.log import Event, detail_text, now_us, pseudonym
-from vigie.crypto.keyring import Keyring
 from vigie.eligibility.schemas import EligibilityRequest
 from vigie.identity.service import ProfessionalView
 from vigie.rights.protected import cardless_message
@@ -65,21 +64,15 @@ class EligibilityNote:
 
 
 def eligibility_note(
-    log_key: bytes,
-    keyring: Keyring,
-    caller: ProfessionalView,
-    request: EligibilityRequest,
-    channel: str,
+    log_key: bytes, caller: ProfessionalView, request: EligibilityRequest, channel: str
 ) -> EligibilityNote:
     patient = request.patient
-    index = keyring.blind_index(
-        cardless_message(patient.nir, patient.birth_date, patient.birth_rank)
-    )
+    identity = cardless_message(patient.nir, patient.birth_date, patient.birth_rank)
     return EligibilityNote(
         actor=actor_of(caller),
         structure_id=caller.structure_id,
         amc=request.card.amc,
-        insured=pseudonym(log_key, index),
+        insured=pseudonym(log_key, identity),
         detail={
             "mode": request.mode,
             "channel": channel,
@@ -95,7 +88,7 @@ def cancellation_event(
     outcome: str,
     subject: tuple[bytes, str] | None,
 ) -> Event:
-    """``subject``: the agreement's beneficiary (cardless index, AMC), when it exists."""
+    """``subject``: the agreement's beneficiary (cardless message, AMC), when it exists."""
     return Event(
         kind="cancellation",
         actor=actor_of(caller),

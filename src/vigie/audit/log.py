@@ -117,7 +117,9 @@ def _fast_entry(row: tuple[Any, ...] | Any) -> bytes:
     ).encode()
 
 
-def pseudonym(key: bytes, cardless_index: bytes) -> bytes:
-    """The insured person as the log names them: HMAC-SHA256 of their cardless blind index
-    under the log's own key, truncated to 128 bits (stable, unlinkable without the key)."""
-    return hmac.digest(key, cardless_index, "sha256")[:PSEUDONYM_BYTES]
+def pseudonym(key: bytes, identity: bytes) -> bytes:
+    """The insured person as the log names them: HMAC-SHA256, under the log's own key, of
+    ``vigie.rights.protected.cardless_message`` (NIR, birth date, birth rank), truncated to
+    128 bits. Unlinkable without the key, and unlike a blind index it does not change when the
+    index keys rotate, so a person's history and an incident's letters survive a rotation."""
+    return hmac.digest(key, b"vigie-log-pseudonym\x1f" + identity, "sha256")[:PSEUDONYM_BYTES]

@@ -9,22 +9,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
+
 from vigie.audit.log import pseudonym
 from vigie.audit.proofs import ProofRequestError, consistency, inclusion, latest_head
 from vigie.audit.sequencer import public_key_text
 from vigie.identity.principal import Principal, Role
+from vigie.rights.protected import cardless_message, unseal
 from vigie.runtime import Runtime
 
 NOT_FOUND = "entrée introuvable ou pas encore séquencée"
 
 
 def own_pseudonym(runtime: Runtime, principal: Principal) -> bytes | None:
-    """The log pseudonym of an insured caller; None for every other role."""
+    """The log pseudonym of an insured caller; None for every other role. The caller is known
+    by their cardless blind index: one of their beneficiary records gives their identity."""
     if principal.role != Role.INSURED:
         return None
     if principal.insured_index is None:
         raise ProofRequestError("compte assuré sans identité rattachée")
-    return pseudonym(runtime.keys.audit_keys().pseudonym, principal.insured_index)
+    keyring = runtime.current_keyring()
+    with runtime.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT amc, key_id, pii FROM beneficiaries WHERE cardless_index = :ix LIMIT 1"),
+            {"ix": principal.insured_index},
+        ).first()
+    if row is None:
+        raise ProofRequestError("compte assuré sans identité rattachée")
+    person = unseal(keyring, row.amc, row.key_id, bytes(row.pii))
+    identity = cardless_message(person.nir, person.birth_date, person.birth_rank)
+    return pseudonym(runtime.keys.audit_keys().pseudonym, identity)
 
 
 def tree_head(runtime: Runtime) -> dict[str, Any] | None:

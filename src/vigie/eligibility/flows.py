@@ -11,6 +11,7 @@ from vigie.eligibility import store
 from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
 from vigie.eligibility.service import PlanCache, cancel_agreement, decide
 from vigie.identity.service import ProfessionalView
+from vigie.rights.protected import cardless_message, unseal
 from vigie.runtime import Runtime
 
 
@@ -23,7 +24,7 @@ def check_eligibility(
 ) -> EligibilityAnswer:
     keyring = runtime.current_keyring()  # before the transaction: a reload needs a connection
     log_key = runtime.keys.audit_keys().pseudonym
-    note = eligibility_note(log_key, keyring, caller, request, channel)
+    note = eligibility_note(log_key, caller, request, channel)
     if request.mode == "estimate" and runtime.engine.dialect.name == "postgresql":
         # The cover is read and the entry inserted by one statement, committed on its own
         # (asynchronously: see vigie.audit.estimates): an estimate writes nothing else.
@@ -43,9 +44,16 @@ def check_eligibility(
 
 
 def cancel(runtime: Runtime, caller: ProfessionalView, number: str) -> str:
+    keyring = runtime.current_keyring()
     log_key = runtime.keys.audit_keys().pseudonym
     with write_transaction(runtime.engine) as conn:
         outcome = cancel_agreement(conn, number, professional_id=caller.id)
-        subject = store.agreement_subject(conn, number, caller.id)
+        found = store.agreement_subject(conn, number, caller.id)
+        subject = None
+        if found is not None:  # the log names the person by the pseudonym of their identity
+            amc, key_id, sealed = found
+            person = unseal(keyring, amc, key_id, sealed)
+            identity = cardless_message(person.nir, person.birth_date, person.birth_rank)
+            subject = (identity, amc)
         record(conn, cancellation_event(log_key, caller, outcome, subject))
         return outcome

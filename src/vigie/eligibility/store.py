@@ -43,7 +43,7 @@ COVERAGE_LOGGED = Sql(
 
 # The beneficiary an agreement concerns, for the log entry of its cancellation.
 AGREEMENT_SUBJECT = Sql(
-    "SELECT b.cardless_index, b.amc FROM agreements a"
+    "SELECT b.amc, b.key_id, b.pii FROM agreements a"
     " JOIN beneficiaries b ON b.id = a.beneficiary_id"
     " WHERE a.number = :number AND a.professional_id = :professional"
 )
@@ -136,6 +136,7 @@ def insert_agreement(
 
 def agreement_subject(
     conn: Connection, number: str, professional_id: int
-) -> tuple[bytes, str] | None:
+) -> tuple[str, str, bytes] | None:
+    """(AMC, data key id, sealed identity) of the agreement's beneficiary."""
     rows = fetch(conn, AGREEMENT_SUBJECT, {"number": number, "professional": professional_id})
-    return (bytes(rows[0][0]), rows[0][1]) if rows else None
+    return (rows[0][0], rows[0][1], bytes(rows[0][2])) if rows else None

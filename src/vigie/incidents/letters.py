@@ -20,7 +20,7 @@ from vigie.audit.log import pseudonym
 from vigie.crypto.keyring import Keyring
 from vigie.incidents.scope import DISCLOSING
 from vigie.incidents.service import IncidentView, to_us
-from vigie.rights.protected import unseal
+from vigie.rights.protected import cardless_message, unseal
 
 CSV_COLUMNS = (
     "amc",
@@ -70,12 +70,12 @@ def recipients(
     wanted = set() if everyone else _pseudonyms(conn, incident, amc)
     people = []
     rows = conn.execute(
-        text("SELECT cardless_index, key_id, pii FROM beneficiaries WHERE amc = :amc"),
-        {"amc": amc},
+        text("SELECT key_id, pii FROM beneficiaries WHERE amc = :amc"), {"amc": amc}
     )
-    for cardless_index, key_id, pii in rows:
-        if everyone or pseudonym(log_key, bytes(cardless_index)) in wanted:
-            person = unseal(keyring, amc, key_id, bytes(pii))
+    for key_id, pii in rows:
+        person = unseal(keyring, amc, key_id, bytes(pii))
+        identity = cardless_message(person.nir, person.birth_date, person.birth_rank)
+        if everyone or pseudonym(log_key, identity) in wanted:
             people.append(
                 Recipient(amc, person.member, person.last_name, person.first_name, person.postcode)
             )
