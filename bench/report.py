@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.audit import markdown as audit_markdown
+
 MIN_RATIO = 0.5  # Vigie's eligibility req/s, at least half the bare app's
 MAX_P99_MS = 25.0  # Vigie's eligibility p99
 MIN_IMPORT_ROWS_PER_S = 30_000.0  # rights import into PostgreSQL, encryption included
@@ -231,6 +233,15 @@ def markdown(results: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         lines, found = import_rows(imported)
         out += [*lines, ""]
         verdicts += found
+    logged = results.get("audit")
+    if logged and logged.get("stores"):
+        out += [*audit_markdown(logged), ""]
+        for verdict in logged.get("targets", []):
+            out.append(f"- {verdict['target']}: {verdict['value']:,.1f} — {_met(verdict['met'])}")
+            verdicts.append(
+                {"scenario": "access log", **{k: verdict[k] for k in ("target", "value", "met")}}
+            )
+        out.append("")
     if results.get("failures"):
         out += ["**Failures:**", "", *(f"- {f}" for f in results["failures"]), ""]
     if results.get("error"):

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import lua, report, servers, stores, wrk
+from bench import audit, lua, report, servers, stores, wrk
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -54,6 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-http", action="store_true", help="no HTTP measurement")
     parser.add_argument("--skip-import", action="store_true", help="no import measurement")
+    parser.add_argument(
+        "--audit-entries", type=int, default=10_000_000, help="access-log entries (10,000,000)"
+    )
+    parser.add_argument("--skip-audit", action="store_true", help="no access-log measurement")
     parser.add_argument(
         "--pg-admin-url",
         default=os.environ.get("VIGIE_BENCH_PG_ADMIN_URL", DEFAULT_ADMIN_URL),
@@ -437,6 +441,11 @@ def main(argv: list[str] | None = None) -> int:
                 http_phase(args, wrk_path, workdir, results)
             if not args.skip_import:
                 import_phase(args, workdir, results)
+            if not args.skip_audit:
+                log(f"journal d'accès : {args.audit_entries:,} entrées par base")
+                audit.audit_phase(
+                    workdir, results, entries=args.audit_entries, pg_admin_url=args.pg_admin_url
+                )
     except (KeyboardInterrupt, Interrupted) as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         results["error"] = f"interrompu ({signal.Signals(signum).name})"

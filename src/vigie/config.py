@@ -87,3 +87,12 @@ class Settings(BaseSettings):
         if self.environment == "production" and not self.guard:
             raise ValueError("VIGIE_GUARD ne peut pas être désactivé en production")
         return self
+
+    # Access log: the name its signed tree heads carry, how often the sequencer runs (a head is
+    # signed each round that added entries), and the file every signed head is appended to, so
+    # that heads live outside the database too (none: not published).
+    audit_log_id: str = "vigie-audit"
+    audit_sequence_seconds: float = 0.5
+    audit_heads_file: Path | None = None
+    # Who the CNIL and the people concerned can reach about an incident (art. 33-3 b).
+    dpo_contact: str = "Délégué à la protection des données de Vigie, dpo@vigie.example"

@@ -78,6 +78,14 @@ KNOWN = (
         ("/portal", "GET"),
         ("/v1/guard/alerts", "GET"),
         ("/v1/guard/suspensions/{suspension}/lift", "POST"),
+        ("/v1/audit/tree-head", "GET"),
+        ("/v1/audit/proofs/inclusion", "GET"),
+        ("/v1/audit/proofs/entries/{entry_id}", "GET"),
+        ("/v1/audit/proofs/consistency", "GET"),
+        ("/v1/audit/my-accesses", "GET"),
+        ("/v1/incidents", "POST"),
+        ("/v1/incidents/{incident_id}/notification", "GET"),
+        ("/v1/incidents/{incident_id}/notification.pdf", "GET"),
     }
 )
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

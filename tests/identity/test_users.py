@@ -162,9 +162,9 @@ def test_sign_in_steps_are_recorded_without_personal_data(runtime: Runtime) -> N
         assert users.check_password(conn, EMAIL, "wrong", now=NOW) is None
         assert users.check_password(conn, "nobody@example.org", "x", now=NOW) is None
         users.signed_in(conn, user_id)
-        rows = conn.execute(select(LogEntry.actor, LogEntry.outcome, LogEntry.body)).all()
+        rows = conn.execute(select(LogEntry.actor, LogEntry.outcome, LogEntry.detail)).all()
     assert [(r.actor, r.outcome) for r in rows] == [
         (f"user:{user_id}", "refused"),  # the unknown account leaves no entry naming it
         (f"user:{user_id}", "ok"),
     ]
-    assert all(b"example" not in r.body and b"wrong" not in r.body for r in rows)
+    assert all("example" not in r.detail and "wrong" not in r.detail for r in rows)

@@ -19,12 +19,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vigie import __version__
 from vigie.api import errors
 from vigie.api.admin_routes import router as admin_router
+from vigie.api.audit_routes import router as audit_router
 from vigie.api.deps import Services, authenticate
 from vigie.api.eligibility_routes import router as eligibility_router
 from vigie.api.fhir_routes import router as fhir_router
 from vigie.api.guard_gate import build_guard
 from vigie.api.guard_routes import router as guard_router
+from vigie.api.incident_routes import router as incident_router
 from vigie.api.oidc_routes import router as oidc_router
+from vigie.audit.background import start_sequencer
 from vigie.db.engine import checkpoint_in_background
 from vigie.identity.authentication import Authenticator
 from vigie.runtime import Runtime
@@ -144,7 +147,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         gc.collect()
         gc.freeze()
         background = _checkpoints(runtime) if runtime.engine.dialect.name == "sqlite" else None
+        sequencer = start_sequencer(runtime)
         yield
+        sequencer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sequencer
         if background is not None:
             background.cancel()
 
@@ -170,6 +177,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(portal_router)
     app.include_router(guard_router)
+    app.include_router(audit_router)
+    app.include_router(incident_router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -157,8 +157,9 @@ async def guarded(
     if gate is not None and (refused := await services.call(gate.admit)) is not None:
         return refused
     answer = await services.call(
-        flows.check_eligibility, services.runtime, services.plans, caller, body
-    )
+        flows.check_eligibility, services.runtime, services.plans, caller, body,
+        "fhir" if fhir else "json",
+    )  # fmt: skip
     if gate is not None and (refused := await services.call(gate.observe, answer.eligible)):
         return refused
     return answer

@@ -27,7 +27,7 @@ def demo_request(
     """Print a token and a curl command that asks about a synthetic insured person."""
     today = date.today()
     person = _open_right(seed_dir / "rights.csv", today)
-    rpps = _first_professional(seed_dir / "professionals.csv", "pharmacist")
+    rpps = first_professional(seed_dir / "professionals.csv", "pharmacist")
     with runtime() as rt:
         if rt.settings.environment == "production" or not rt.settings.dev_idp:
             raise fail(
@@ -87,6 +87,12 @@ def demo_request(
         "\nRéponse attendue : eligible true, et la part AMO / AMC / patient de la ligne.\n"
     )
     _print_sign_in(base_url, rpps, person, accounts)
+    console.print(
+        "[bold]Incident[/bold] : dans un autre terminal, 'make demo-incident' pose des questions "
+        "au nom de ce pharmacien (compte « hameçonné »), déclare l'incident et écrit la "
+        "notification CNIL et les lettres dans var/incident/, puis vérifie le journal.\n",
+        highlight=False,
+    )
 
 
 def _print_sign_in(
@@ -123,7 +129,7 @@ def _open_right(path: Path, day: date) -> dict[str, str]:
     raise fail("aucun droit ouvert aujourd'hui dans les données de démonstration")
 
 
-def _first_professional(path: Path, profession: str) -> str:
+def first_professional(path: Path, profession: str) -> str:
     with path.open(encoding="utf-8", newline="") as stream:
         for row in csv.DictReader(stream):
             if row["profession"] == profession:

@@ -15,6 +15,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from vigie.audit.access import import_event
+from vigie.audit.log import record
 from vigie.cli.common import console, fail, runtime
 from vigie.db.engine import write_transaction
 from vigie.identity.service import RegistrationError, add_professional
@@ -56,6 +58,8 @@ def plans(file: Path = FileArg) -> None:
         raise _rejected(exc) from exc
     with runtime() as rt, write_transaction(rt.engine) as conn:
         report = apply_plans(conn, parsed)
+        amcs = sorted({plan.amc for plan in parsed})
+        record(conn, import_event("plans", _counts(report), amcs))
     _summary("plans", report)
 
 
@@ -83,12 +87,22 @@ def rights(file: Path = FileArg) -> None:
                 write_transaction(rt.engine) as conn,
             ):
                 report = import_rights(conn, rt.keyring, stream, progress=progress)
+                record(conn, import_event("rights", _counts(report), []))
         except UnicodeDecodeError as exc:
             raise fail("le fichier n'est pas en UTF-8 : rien n'a été modifié") from exc
         except ImportRejected as exc:
             bar.stop()
             raise _rejected(exc) from exc
     _summary("droits", report)
+
+
+def _counts(report: ImportReport) -> dict[str, int]:
+    return {
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        **report.details,
+    }
 
 
 def _label(phase: str) -> str:

@@ -19,6 +19,15 @@ def init(
     """Create the key file (mode 0600) at VIGIE_KEYS."""
     path = Settings().keys
     if path.exists() and not force:
+        try:
+            existing = keyfile.load(path)
+        except keyfile.KeyFileError as exc:
+            raise fail(str(exc)) from exc
+        if existing.audit is None:  # a key file from before the access log
+            existing.audit = keyfile.generate_audit_keys()
+            keyfile.save(existing, path)
+            console.print(f"clés du journal d'accès ajoutées : {path}")
+            return
         console.print(f"fichier de clés déjà présent : {path} (inchangé)")
         return
     keyfile.save(keyfile.generate(), path)

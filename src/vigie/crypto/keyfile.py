@@ -1,4 +1,5 @@
-"""The key file: master keys (wrap data keys) and blind-index keys, kept outside the database.
+"""The key file: master keys (wrap data keys), blind-index keys and the audit log's keys (a
+pseudonym key and an Ed25519 signing key), kept outside the database.
 
 Invariant: the file is written atomically with mode 0600, and always holds exactly one active key of
 each kind; keys marked "retiring" stay until a rotation has moved every record off them.
@@ -29,10 +30,30 @@ class Key:
     state: KeyState
 
 
+@dataclass(frozen=True)
+class AuditKeys:
+    """The access log's keys: ``pseudonym`` (HMAC key naming insured people in entries) and
+    ``signing`` (the Ed25519 private key's 32-byte seed, which signs tree heads)."""
+
+    pseudonym: bytes
+    signing: bytes
+
+
+def generate_audit_keys() -> AuditKeys:
+    return AuditKeys(pseudonym=secrets.token_bytes(32), signing=secrets.token_bytes(32))
+
+
 @dataclass
 class KeyFile:
     master_keys: list[Key] = field(default_factory=list)
     index_keys: list[Key] = field(default_factory=list)
+    # Absent from key files made before the access log; ``vigie keys init`` adds them.
+    audit: AuditKeys | None = None
+
+    def audit_keys(self) -> AuditKeys:
+        if self.audit is None:
+            raise KeyFileError("the key file holds no audit keys: run 'vigie keys init'")
+        return self.audit
 
     def active_master(self) -> Key:
         return _one_active(self.master_keys, "master")
@@ -58,6 +79,7 @@ def generate() -> KeyFile:
     return KeyFile(
         master_keys=[Key(new_key_id("mk"), secrets.token_bytes(32), "active")],
         index_keys=[Key(new_key_id("ix"), secrets.token_bytes(32), "active")],
+        audit=generate_audit_keys(),
     )
 
 
@@ -75,6 +97,7 @@ def load(path: Path) -> KeyFile:
         keys = KeyFile(
             master_keys=[_decode(k) for k in raw["master_keys"]],
             index_keys=[_decode(k) for k in raw["index_keys"]],
+            audit=_decode_audit(raw["audit"]) if "audit" in raw else None,
         )
         keys.active_master()
         keys.active_index()
@@ -91,6 +114,11 @@ def save(keys: KeyFile, path: Path) -> None:
         "master_keys": [_encode(k) for k in keys.master_keys],
         "index_keys": [_encode(k) for k in keys.index_keys],
     }
+    if keys.audit is not None:
+        payload["audit"] = {
+            "pseudonym_key": base64.b64encode(keys.audit.pseudonym).decode(),
+            "signing_key": base64.b64encode(keys.audit.signing).decode(),
+        }
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)  # a stale file or a planted link: never write through it
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -117,6 +145,14 @@ def _decode(raw: dict[str, str]) -> Key:
     if len(secret) != 32:
         raise ValueError("keys are 256 bits")
     return Key(raw["id"], secret, state)  # type: ignore[arg-type]
+
+
+def _decode_audit(raw: dict[str, str]) -> AuditKeys:
+    pseudonym = base64.b64decode(raw["pseudonym_key"], validate=True)
+    signing = base64.b64decode(raw["signing_key"], validate=True)
+    if len(pseudonym) != 32 or len(signing) != 32:
+        raise ValueError("audit keys are 256 bits")
+    return AuditKeys(pseudonym, signing)
 
 
 def _encode(key: Key) -> dict[str, str]:

@@ -33,6 +33,7 @@ def start(keys: KeyFile) -> KeyFile:
             replace(keys.active_index(), state="retiring"),
             Key(keyfile.new_key_id("ix"), secrets.token_bytes(32), "active"),
         ],
+        audit=keys.audit,
     )
 
 
@@ -67,6 +68,7 @@ def finish_rotation(rt: Runtime, *, records_left: Callable[[Connection], int]) -
     rt.keys = KeyFile(
         master_keys=[k for k in rt.keys.master_keys if k.state == "active"],
         index_keys=[k for k in rt.keys.index_keys if k.state == "active"],
+        audit=rt.keys.audit,
     )
     keyfile.save(rt.keys, rt.settings.keys)
     rt.reload_keyring()

@@ -25,6 +25,7 @@ def all_metadata() -> MetaData:
     from vigie.eligibility import models as _eligibility  # noqa: F401
     from vigie.guard import models as _guard  # noqa: F401
     from vigie.identity import models as _identity  # noqa: F401
+    from vigie.incidents import models as _incidents  # noqa: F401
     from vigie.rights import models as _rights  # noqa: F401
 
     return Base.metadata

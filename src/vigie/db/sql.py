@@ -9,7 +9,7 @@ SQLite, native types on PostgreSQL), so ORM and raw reads see the same rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -52,5 +52,25 @@ def execute_many(conn: Connection, statement: Sql, rows: Sequence[dict[str, Any]
     cursor = conn.connection.cursor()
     try:
         cursor.executemany(statement.postgres if is_postgres(conn) else statement.sqlite, rows)
+    finally:
+        cursor.close()
+
+
+def stream(
+    conn: Connection, statement: Sql, params: dict[str, Any], size: int = 20_000
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows in chunks straight from the driver, inside the caller's transaction: a named
+    (server-side, binary) cursor on PostgreSQL, so millions of rows never sit in memory."""
+    raw: Any = conn.connection.dbapi_connection
+    if is_postgres(conn):
+        cursor = raw.cursor(name=f"vigie_stream_{id(statement):x}", binary=True)
+        cursor.itersize = size
+        cursor.execute(statement.postgres, params)
+    else:
+        cursor = raw.cursor()
+        cursor.execute(statement.sqlite, params)
+    try:
+        while rows := cursor.fetchmany(size):
+            yield list(rows)
     finally:
         cursor.close()

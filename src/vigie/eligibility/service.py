@@ -54,7 +54,13 @@ class PlanCache:
 
 
 def find_coverage(
-    conn: Connection, keyring: Keyring, request: EligibilityRequest, plans: PlanCache, *, lock: bool
+    conn: Connection,
+    keyring: Keyring,
+    request: EligibilityRequest,
+    plans: PlanCache,
+    *,
+    lock: bool,
+    log: dict[str, Any] | None = None,
 ) -> Coverage | None:
     """The one beneficiary matching both cards (or, card-less, the Vitale card's identifiers
     alone), with a right open on the care date."""
@@ -66,7 +72,7 @@ def find_coverage(
             card.amc, card.member, patient.nir, patient.birth_date, patient.birth_rank
         )
     indexes = keyring.blind_index_candidates(message)
-    row = store.coverage_row(conn, indexes, request.date, lock=lock, cardless=card is None)
+    row = store.coverage_row(conn, indexes, request.date, lock=lock, cardless=card is None, log=log)
     if row is None:
         return None
     bid, plan_id, version, responsable, table = row
@@ -107,9 +113,11 @@ def decide(
     professional_id: int,
     plans: PlanCache,
     now: datetime | None = None,
+    log: dict[str, Any] | None = None,
 ) -> EligibilityAnswer:
+    """``log``: access-log parameters that the coverage read inserts in the same statement."""
     agree = request.mode == "agree"
-    coverage = find_coverage(conn, keyring, request, plans, lock=agree)
+    coverage = find_coverage(conn, keyring, request, plans, lock=agree, log=log)
     if coverage is None:
         return NOT_ELIGIBLE
     past = (

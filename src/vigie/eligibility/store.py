@@ -11,7 +11,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from vigie.crypto.keyring import Keyring
 from vigie.db.sql import Sql, day, execute_many, fetch, moment
+from vigie.eligibility.schemas import EligibilityRequest
+from vigie.rights.protected import cardless_message
 
 COVERAGE = Sql(
     "SELECT b.id, p.id, p.updated_at, p.responsable, p.guarantees"
@@ -29,6 +32,34 @@ COVERAGE_CARDLESS = Sql(
     COVERAGE.sqlite.replace("b.card_index IN", "b.cardless_index IN").replace("LIMIT 1", "LIMIT 2")
 )
 COVERAGE_CARDLESS_LOCKED = Sql(COVERAGE_CARDLESS.sqlite, postgres_suffix=" FOR UPDATE OF b")
+
+# PostgreSQL estimates: the same read and the access-log entry in one statement, committed on
+# its own (autocommit), so that logging costs no extra round trip. See vigie.audit.access.
+COVERAGE_LOGGED = Sql(
+    f"WITH c AS ({COVERAGE.sqlite}),"  # noqa: S608 (constant text)
+    " logged AS (INSERT INTO access_log"
+    " (at_us, kind, actor, outcome, structure_id, amc, insured, exposed, detail)"
+    " SELECT CAST(:log_at_us AS bigint), 'eligibility', CAST(:log_actor AS varchar),"
+    " CASE WHEN EXISTS (SELECT 1 FROM c) THEN 'positive' ELSE 'negative' END,"
+    " CAST(:log_structure_id AS integer), CAST(:log_amc AS varchar),"
+    " CAST(:log_insured AS bytea),"
+    " CASE WHEN EXISTS (SELECT 1 FROM c) THEN CAST(:log_exposed_positive AS integer)"
+    " ELSE CAST(:log_exposed_negative AS integer) END,"
+    " CAST(:log_detail AS text))"
+    " SELECT * FROM c"
+)
+
+# Card-less: the AMCs of the members a NIR, birth date and rank name (for the log entry).
+CARDLESS_AMCS = Sql(
+    "SELECT DISTINCT amc FROM beneficiaries WHERE cardless_index IN (:index_a, :index_b)"
+)
+
+# The beneficiary an agreement concerns, for the log entry of its cancellation.
+AGREEMENT_SUBJECT = Sql(
+    "SELECT b.amc, b.key_id, b.pii FROM agreements a"
+    " JOIN beneficiaries b ON b.id = a.beneficiary_id"
+    " WHERE a.number = :number AND a.professional_id = :professional"
+)
 
 HISTORY = Sql(
     "SELECT family, per_year, category, care_date, amc_cents FROM agreement_lines"
@@ -50,16 +81,27 @@ NEW_LINE = Sql(
 
 
 def coverage_row(
-    conn: Connection, indexes: list[bytes], care_date: date, *, lock: bool, cardless: bool = False
+    conn: Connection,
+    indexes: list[bytes],
+    care_date: date,
+    *,
+    lock: bool,
+    cardless: bool = False,
+    log: dict[str, Any] | None = None,
 ) -> tuple[int, int, Any, bool, Any] | None:
     """(beneficiary id, plan id, plan version, responsable, guarantees) or None; guarantees are
-    JSON text on SQLite, parsed only when the plan cache misses."""
+    JSON text on SQLite, parsed only when the plan cache misses. ``log``: the access-log entry's
+    parameters, inserted by the same statement (PostgreSQL estimates only)."""
     params = {"index_a": indexes[0], "index_b": indexes[-1], "day": day(conn, care_date)}
     if cardless:
-        query = COVERAGE_CARDLESS_LOCKED if lock else COVERAGE_CARDLESS
+        if log is not None:  # the logged statement names the AMC the card gave
+            raise ValueError("card-less questions are logged by their own transaction")
+        statement = COVERAGE_CARDLESS_LOCKED if lock else COVERAGE_CARDLESS
     else:
-        query = COVERAGE_LOCKED if lock else COVERAGE
-    rows = fetch(conn, query, params)
+        statement = COVERAGE_LOCKED if lock else COVERAGE
+        if log is not None:
+            statement, params = COVERAGE_LOGGED, {**params, **log}
+    rows = fetch(conn, statement, params)
     if not rows or len({row[0] for row in rows}) > 1:
         return None
     bid, plan_id, version, responsable, guarantees = rows[0]
@@ -109,3 +151,20 @@ def insert_agreement(
             for line in lines
         ],
     )
+
+
+def agreement_subject(
+    conn: Connection, number: str, professional_id: int
+) -> tuple[str, str, bytes] | None:
+    """(AMC, data key id, sealed identity) of the agreement's beneficiary."""
+    rows = fetch(conn, AGREEMENT_SUBJECT, {"number": number, "professional": professional_id})
+    return (rows[0][0], rows[0][1], bytes(rows[0][2])) if rows else None
+
+
+def cardless_amc(conn: Connection, keyring: Keyring, request: EligibilityRequest) -> str | None:
+    """The AMC of the one member a card-less question names; None when none or several."""
+    patient = request.patient
+    message = cardless_message(patient.nir, patient.birth_date, patient.birth_rank)
+    indexes = keyring.blind_index_candidates(message)
+    rows = fetch(conn, CARDLESS_AMCS, {"index_a": indexes[0], "index_b": indexes[-1]})
+    return str(rows[0][0]) if len(rows) == 1 else None

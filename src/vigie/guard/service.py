@@ -60,7 +60,8 @@ def save_suspension(conn: Connection, alert: Alert) -> int:
         "score": alert.score,
         "signals": ",".join(s.name for s in alert.signals),
     }
-    record(conn, Event("guard", caller.subject, "suspend", caller.structure, detail=detail), at)
+    event = Event("guard", caller.subject, "suspend", caller.structure, detail=detail)
+    record(conn, event, micros(at))
     return int(suspension_id)
 
 
@@ -128,7 +129,7 @@ def lift(
         "suspension": suspension_id,
         "account": row.subject,
     }
-    record(conn, Event("guard", officer, "lift", detail=detail), moment)
+    record(conn, Event("guard", officer, "lift", detail=detail), micros(moment))
     return "lifted", int(row.account_id)
 
 
@@ -168,9 +169,14 @@ class StoreContainment:
             "guard", caller.subject, verdict.decision.value, caller.structure, detail=detail
         )
         with write_transaction(self.engine) as conn:
-            record(conn, event, _moment(now))
+            record(conn, event, micros(_moment(now)))
 
     def forget(self, account: int) -> None:
         """A lift in this process shows at once (others within cache_seconds)."""
         with self._lock:
             self._suspended = self._suspended - {account}
+
+
+def micros(moment: datetime) -> int:
+    """A moment as the access log stores it: microseconds since the epoch."""
+    return int(moment.timestamp() * 1_000_000)

@@ -128,7 +128,8 @@ def register_failure(
         values["throttled_until"] = now + timedelta(seconds=2 ** (failures - SLOW_AFTER))
     conn.execute(update(User).where(User.id == user_id).values(**values))
     detail: dict[str, str | int | bool | None] = {"step": step, "locked": failures >= LOCK_AFTER}
-    record(conn, Event("sign_in", f"user:{user_id}", "refused", detail=detail), at=now)
+    event = Event("sign_in", f"user:{user_id}", "refused", detail=detail)
+    record(conn, event, at_us=int(now.timestamp() * 1_000_000))
 
 
 def signed_in(conn: Connection, user_id: int, *, step: str = "second_factor") -> None:

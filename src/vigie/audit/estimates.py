@@ -1,0 +1,43 @@
+"""PostgreSQL estimates commit their log entry asynchronously, on connections of their own.
+
+An estimate changes nothing but the log: its one statement reads the cover and inserts the entry
+(see vigie.eligibility.store.COVERAGE_LOGGED), committed before the answer leaves. A synchronous
+commit would wait for a WAL flush on every estimate (about 1.5 ms on the development machine,
+six times the estimate itself); with ``synchronous_commit = off`` the entry is committed and
+visible at once and reaches disk within three WAL-writer delays (0.6 s by default). Only a crash
+of the PostgreSQL server in that window can lose estimate entries; agreements, cancellations and
+imports, which change data, keep synchronous commits on the main engine.
+
+Invariant: these connections serve only estimate statements (autocommit), never a transaction
+that changes anything but the access log.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def estimate_engine(main: Engine) -> Engine:
+    """The asynchronous-commit twin of ``main`` (PostgreSQL), made once, disposed with it."""
+    twin = _ENGINES.get(main)
+    if twin is None:
+        pool: Any = main.pool
+        twin = create_engine(
+            main.url,
+            pool_size=pool.size(),
+            max_overflow=0,
+            pool_timeout=pool._timeout,
+            connect_args={"options": "-c synchronous_commit=off"},
+        )
+        _ENGINES[main] = twin
+
+        @event.listens_for(main, "engine_disposed")
+        def _dispose(_engine: Engine) -> None:
+            twin.dispose()
+
+    return twin
