@@ -47,6 +47,9 @@ MIN_APPENDS_PER_S = 20_000.0
 MAX_VERIFY_10M_S = 60.0
 MAX_SCOPE_10M_S = 10.0
 MAX_HEAD_GAP_S = 1.5  # a head each second, with the slack of one round
+# Writers offer 10 % more than the target, so that the pacing's own slack cannot hide a shortfall:
+# the target is met when the log takes at least 20,000 entries/s.
+OFFERED_APPENDS_PER_S = 1.1 * MIN_APPENDS_PER_S
 ACTORS, STRUCTURES, AMCS, PEOPLE = 2_000, 500, 50, 1_000_000
 DAYS = 30
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -307,10 +310,11 @@ def measure_store(store: stores.Store, *, entries: int, append_seconds: float) -
                 runtime, seconds=append_seconds, writers=2, per_transaction=2000, bulk=True
             ),
         ]
-        result["paced"] = measure_paced(runtime, seconds=append_seconds, rate=MIN_APPENDS_PER_S)
+        result["paced"] = measure_paced(runtime, seconds=append_seconds, rate=OFFERED_APPENDS_PER_S)
         paced = result["paced"]
         log(
-            f"{store.name} : {paced['appends_per_s']:,.0f} entrées/s offertes à 20 000/s, "
+            f"{store.name} : {paced['appends_per_s']:,.0f} entrées/s "
+            f"(offertes : {paced['offered_per_s']:,.0f}/s), "
             f"{paced['heads_signed']} têtes, écart max {paced['max_seconds_between_heads']}"
         )
         for run in result["appends"]:
@@ -373,7 +377,7 @@ def audit_phase(
 
 
 def verdicts(phase: dict[str, Any]) -> list[dict[str, Any]]:
-    """The log's capacity is judged at an offered 20,000 appends/s from writer processes (bulk
+    """The log's capacity is judged at an offered 22,000 appends/s from writer processes (bulk
     statements): one entry a transaction measures this machine's commits, not the log."""
     out = []
     for kind, result in phase["stores"].items():
@@ -385,7 +389,7 @@ def verdicts(phase: dict[str, Any]) -> list[dict[str, Any]]:
                 "target": f"audit appends ≥ 20,000/s with a head each second ({kind})",
                 "value": rate,
                 "max_seconds_between_heads": gap,
-                "met": rate >= 0.95 * MIN_APPENDS_PER_S and gap <= MAX_HEAD_GAP_S,
+                "met": rate >= MIN_APPENDS_PER_S and gap <= MAX_HEAD_GAP_S,
             },
             {
                 "target": f"audit verify 10M < 60 s ({kind}, extrapolated)",
@@ -406,8 +410,8 @@ def markdown(phase: dict[str, Any]) -> list[str]:
     lines = [
         f"### Access log ({phase['entries']:,} entries; 10M figures extrapolated linearly)",
         "",
-        "| store | appends/s (1 per tx) | (100 per tx) | (bulk) | at 20,000/s offered: appends/s "
-        "| heads | max s between heads | sequence backlog (s) "
+        "| store | appends/s (1 per tx) | (100 per tx) | (bulk) "
+        "| writers offering 22,000/s: taken/s | heads | max s between heads | sequence backlog (s) "
         "| verify (s) | verify 10M (s) | scope (s) | scope 10M (s) |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
