@@ -8,8 +8,9 @@ DEMO_INSURED ?= 100000
 DEMO_PROFESSIONALS ?= 2000
 export VIGIE_KEYS ?= var/keys.json
 export VIGIE_DATABASE_URL ?= sqlite:///var/vigie.db
-# Every signed tree head of the access log is also appended here, outside the database.
-export VIGIE_AUDIT_HEADS_FILE ?= var/heads.jsonl
+# The demo's signed tree heads are also appended here, outside the database (demo targets only:
+# tests and benchmarks use databases of their own).
+HEADS ?= var/heads.jsonl
 # The portal's browser test drives Debian's Chromium; installed here when missing.
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -28,13 +29,14 @@ demo: $(STAMP)
 		$(BIN)/vigie seed --insured $(DEMO_INSURED) --professionals $(DEMO_PROFESSIONALS) --out var/seed && touch var/.seeded; \
 	fi
 	$(BIN)/vigie demo-request
-	VIGIE_COOKIE_SECURE=false $(BIN)/vigie serve --host 127.0.0.1 --port 8000
+	VIGIE_AUDIT_HEADS_FILE=$(HEADS) VIGIE_COOKIE_SECURE=false $(BIN)/vigie serve --host 127.0.0.1 --port 8000
 
 # While the demo runs (another terminal): a phished account's questions, the incident's scope from
 # the access log, the CNIL notification and the letters, in var/incident/.
 demo-incident: $(STAMP)
-	$(BIN)/vigie demo-incident
-	$(BIN)/vigie audit verify
+	VIGIE_AUDIT_HEADS_FILE=$(HEADS) $(BIN)/vigie demo-incident
+	VIGIE_AUDIT_HEADS_FILE=$(HEADS) $(BIN)/vigie audit sign
+	VIGIE_AUDIT_HEADS_FILE=$(HEADS) $(BIN)/vigie audit verify
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench tools

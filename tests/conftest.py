@@ -32,6 +32,12 @@ def _database_name() -> str:
     return f"vigie_t_{run[:10]}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
+@pytest.fixture(autouse=True)
+def _no_outside_heads_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's heads file (or anyone's) must never collect the heads of the tests' stores."""
+    monkeypatch.delenv("VIGIE_AUDIT_HEADS_FILE", raising=False)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated empty SQLite file, copied for each test (migrating each time is slow)."""
