@@ -76,6 +76,7 @@ KNOWN = (
         ("/auth/step-up", "POST"),
         ("/auth/logout", "POST"),
         ("/portal", "GET"),
+        ("/portal/accesses", "GET"),
         ("/v1/guard/alerts", "GET"),
         ("/v1/guard/suspensions/{suspension}/lift", "POST"),
         ("/v1/audit/tree-head", "GET"),
