@@ -44,6 +44,7 @@ PUBLIC = {
     ("/auth/login", "GET"),
     ("/auth/login", "POST"),
     ("/auth/webauthn.js", "GET"),  # the login pages' script
+    ("/auth/portal.css", "GET"),  # and their style sheet
     ("/auth/oidc/start", "GET"),
     ("/auth/oidc/callback", "GET"),
     ("/.well-known/openid-configuration", "GET"),

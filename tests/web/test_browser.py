@@ -70,6 +70,8 @@ def test_sign_in_with_password_and_totp_in_chromium(served: tuple[str, Runtime])
             page = browser.new_page()
             _password(page, base)
             page.wait_for_url(f"{base}/auth/enrol")
+            # The style sheet is a file the pages' CSP admits (an inline <style> would be blocked).
+            assert page.evaluate("getComputedStyle(document.body).maxWidth") == "640px"
             secret = page.inner_text("#secret").strip()
             page.fill("#code", pyotp.TOTP(secret).now())
             page.click("button[type=submit]")

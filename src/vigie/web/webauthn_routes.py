@@ -22,6 +22,8 @@ from vigie.web.auth_routes import CSRF_ERROR, Pending
 router = APIRouter(prefix="/auth/webauthn", tags=["portal"])
 script_router = APIRouter(tags=["portal"])
 SCRIPT = (Path(__file__).parent / "static" / "webauthn.js").read_bytes()
+# The portal's style sheet: a file, not inline, so that the pages' CSP (default-src 'self') holds.
+STYLE = (Path(__file__).parent / "static" / "portal.css").read_bytes()
 MAX_CREDENTIAL = 16 * 1024
 
 
@@ -30,6 +32,13 @@ async def script() -> Response:
     """The portal's WebAuthn script (public, like the login page that uses it)."""
     headers = {"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"}
     return Response(SCRIPT, media_type="text/javascript", headers=headers)
+
+
+@script_router.get("/auth/portal.css")
+async def style() -> Response:
+    """The portal's style sheet (public, like the login page that uses it)."""
+    headers = {"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"}
+    return Response(STYLE, media_type="text/css", headers=headers)
 
 
 def refused() -> Response:
