@@ -411,7 +411,7 @@ def markdown(phase: dict[str, Any]) -> list[str]:
         f"### Access log ({phase['entries']:,} entries; 10M figures extrapolated linearly)",
         "",
         "| store | appends/s (1 per tx) | (100 per tx) | (bulk) "
-        "| writers offering 22,000/s: taken/s | heads | max s between heads | sequence backlog (s) "
+        "| writers: offered → taken /s | heads | max s between heads | sequence backlog (s) "
         "| verify (s) | verify 10M (s) | scope (s) | scope 10M (s) |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
@@ -419,7 +419,8 @@ def markdown(phase: dict[str, Any]) -> list[str]:
         one, hundred, bulk = r["appends"]
         lines.append(
             f"| {kind} | {one['appends_per_s']:,.0f} | {hundred['appends_per_s']:,.0f} "
-            f"| {bulk['appends_per_s']:,.0f} | {r['paced']['appends_per_s']:,.0f} "
+            f"| {bulk['appends_per_s']:,.0f} "
+            f"| {r['paced']['offered_per_s']:,.0f} → {r['paced']['appends_per_s']:,.0f} "
             f"| {r['paced']['heads_signed']} | {r['paced']['max_seconds_between_heads'] or 0:.2f} "
             f"| {r['sequence_backlog_s']:.1f} | {r['verify_s']:.1f} "
             f"| {r['verify_10m_s']:.0f} | {r['scope_s']:.2f} | {r['scope_10m_s']:.1f} |"
