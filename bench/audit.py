@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import stores
+from vigie.audit.background import run_round
 from vigie.audit.log import Event, detail_text, entry_params, record
-from vigie.audit.sequencer import sequence
 from vigie.audit.verify import verify_log
 from vigie.config import Settings
 from vigie.crypto import keyfile
@@ -78,13 +78,7 @@ def open_store(store: stores.Store) -> Runtime:
 
 
 def _round(runtime: Runtime) -> Any:
-    settings = runtime.settings
-    return sequence(
-        runtime.engine,
-        runtime.keys,
-        log_id=settings.audit_log_id,
-        heads_file=settings.audit_heads_file,
-    )
+    return run_round(runtime)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -214,10 +214,11 @@ def measure(
     return scenario
 
 
-def inprocess(store: stores.Store, bodies_file: Path, mode: str) -> dict[str, Any]:
-    """``python -m bench.inprocess`` against the store (no server running meanwhile)."""
+def bench_module(store: stores.Store, module: str, *args: str) -> dict[str, Any]:
+    """``python -m <module> ARGS`` against the store (no server running meanwhile): the token
+    on stdin, one JSON object on stdout."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.inprocess", str(bodies_file), "--mode", mode],
+        [sys.executable, "-m", module, *args],
         input=store.token + "\n",
         env={**store.env, "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
@@ -226,31 +227,22 @@ def inprocess(store: stores.Store, bodies_file: Path, mode: str) -> dict[str, An
         check=False,
     )
     if done.returncode != 0:
-        raise stores.StoreError(f"bench.inprocess ({store.name}, {mode}) :\n{done.stderr[-2000:]}")
+        raise stores.StoreError(f"{module} ({store.name}, {args}) :\n{done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def inprocess(store: stores.Store, bodies_file: Path, mode: str) -> dict[str, Any]:
+    """Vigie's own work per request, without HTTP."""
+    return bench_module(store, "bench.inprocess", str(bodies_file), "--mode", mode)
 
 
 def guard_cost(
     store: stores.Store, bodies_file: Path, mode: str, redis_url: str | None
 ) -> dict[str, Any]:
-    """``python -m bench.guard``: the same bodies alternately without and with the guard."""
-    argv = [sys.executable, "-m", "bench.guard", str(bodies_file), "--mode", mode]
-    if redis_url:
-        argv += ["--redis-url", redis_url]
-    done = subprocess.run(
-        argv,
-        input=store.token + "\n",
-        env={**store.env, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise stores.StoreError(f"bench.guard ({store.name}, {mode}) :\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    """The same bodies alternately without and with the guard."""
+    redis = ["--redis-url", redis_url] if redis_url else []
+    return bench_module(store, "bench.guard", str(bodies_file), "--mode", mode, *redis)
 
 
 def http_phase(

@@ -158,3 +158,12 @@ GP_LINE = {
     "amo_rate": "0.70",
     "amo_deduction": "2.00",
 }
+
+# One optics_b equipment (glasses): the renewal and budget tests' line.
+GLASSES: dict[str, Any] = {
+    "category": "optics_b",
+    "billed": "600.00",
+    "br": "0.09",
+    "amo_rate": "0.60",
+    "lens_class": "simple",
+}

@@ -12,6 +12,7 @@ from tests.factories import (
     ALICE,
     BOB,
     CAROL,
+    GLASSES,
     GP_LINE,
     OTHER_RPPS,
     TWIN_1,
@@ -20,14 +21,6 @@ from tests.factories import (
     request,
 )
 from vigie.runtime import Runtime
-
-GLASSES = {
-    "category": "optics_b",
-    "billed": "600.00",
-    "br": "0.09",
-    "amo_rate": "0.60",
-    "lens_class": "simple",
-}
 
 
 def post(client: TestClient, auth: dict[str, str], body: dict[str, Any]) -> Any:

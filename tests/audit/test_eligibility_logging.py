@@ -10,20 +10,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.api.test_fhir_api import fhir_request, post_fhir
-from tests.factories import ALICE, CAROL, request
+from tests.factories import ALICE, CAROL, GLASSES, request
 from vigie.audit.categories import DataCategory
 from vigie.audit.estimates import estimate_engine
 from vigie.audit.log import pseudonym
 from vigie.rights.protected import cardless_message
 from vigie.runtime import Runtime
-
-GLASSES = {
-    "category": "optics_b",
-    "billed": "600.00",
-    "br": "0.09",
-    "amo_rate": "0.60",
-    "lens_class": "simple",
-}
 
 
 def _entries(runtime: Runtime) -> list[Any]:
