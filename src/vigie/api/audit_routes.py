@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from vigie.api.deps import AppServices, require_roles
+from vigie.api.deps import AppServices, Services, require_roles
 from vigie.api.errors import json_error
 from vigie.audit import history, reader
 from vigie.audit.proofs import ProofRequestError
@@ -62,18 +62,7 @@ async def inclusion_proof(
     tree_size: str | None = None,
 ) -> Response:
     """Proof that leaf ``leaf_index`` is in the signed tree of ``tree_size`` (default: latest)."""
-    try:
-        find = partial(
-            reader.inclusion_document,
-            services.runtime,
-            caller,
-            leaf_index=_required(leaf_index, "leaf_index"),
-            tree_size=_size(tree_size, "tree_size"),
-        )
-        document = await services.call(find)
-    except (BadParameter, ProofRequestError) as exc:
-        return json_error(400, str(exc))
-    return _json(document)
+    return await _inclusion(services, caller, tree_size, leaf_index=(leaf_index, "leaf_index"))
 
 
 @router.get("/proofs/entries/{entry_id}")
@@ -81,13 +70,24 @@ async def entry_proof(
     entry_id: str, caller: Reader, services: AppServices, tree_size: str | None = None
 ) -> Response:
     """Proof that entry ``entry_id`` is in the signed tree of ``tree_size`` (default: latest)."""
+    return await _inclusion(services, caller, tree_size, entry_id=(entry_id, "entry_id"))
+
+
+async def _inclusion(
+    services: Services,
+    caller: Principal,
+    tree_size: str | None,
+    **selector: tuple[str | None, str],
+) -> Response:
+    """An inclusion proof for the leaf or entry ``selector`` names (value, parameter name)."""
     try:
+        chosen = {key: _required(value, name) for key, (value, name) in selector.items()}
         find = partial(
             reader.inclusion_document,
             services.runtime,
             caller,
-            entry_id=_required(entry_id, "entry_id"),
             tree_size=_size(tree_size, "tree_size"),
+            **chosen,
         )
         document = await services.call(find)
     except (BadParameter, ProofRequestError) as exc:

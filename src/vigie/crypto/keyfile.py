@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+
+from vigie.crypto.secret_file import write_private_json
 
 KeyState = Literal["active", "retiring"]
 
@@ -108,8 +109,7 @@ def load(path: Path) -> KeyFile:
 
 def save(keys: KeyFile, path: Path) -> None:
     """Write atomically: a crash leaves either the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
+    payload: dict[str, object] = {
         "format": 1,
         "master_keys": [_encode(k) for k in keys.master_keys],
         "index_keys": [_encode(k) for k in keys.index_keys],
@@ -119,15 +119,7 @@ def save(keys: KeyFile, path: Path) -> None:
             "pseudonym_key": base64.b64encode(keys.audit.pseudonym).decode(),
             "signing_key": base64.b64encode(keys.audit.signing).decode(),
         }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)  # a stale file or a planted link: never write through it
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private_json(path, payload)
 
 
 def _one_active(keys: list[Key], kind: str) -> Key:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import secrets
 import threading
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc.jwk import KeySet, OKPKey
+
+from vigie.crypto.secret_file import write_private_json
 
 SIGNING_ALG = "Ed25519"  # RFC 9864 (fully specified; "EdDSA" is deprecated)
 KEPT_SIGNING_KEYS = 3
@@ -103,22 +104,9 @@ def rotate(path: Path) -> IssuerKeys:
 
 def save(keys: IssuerKeys, path: Path, *, exclusive: bool = False) -> None:
     """Write atomically (mode 0600); ``exclusive``: never replace an existing file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": 1,
         "signing_keys": [k.as_dict(private=True) for k in keys.signing],
         "secret": base64.b64encode(keys.secret).decode(),
     }
-    tmp = path.with_name(path.name + f".{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if not exclusive:
-        os.replace(tmp, path)
-        return
-    try:
-        os.link(tmp, path)  # fails if another process created the file first
-    finally:
-        tmp.unlink()
+    write_private_json(path, payload, exclusive=exclusive)
