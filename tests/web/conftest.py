@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pyotp
@@ -43,13 +44,14 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> int:
     return client.post("/auth/login", data=form, follow_redirects=False).status_code
 
 
-def enrol(client: TestClient) -> tuple[str, list[str]]:
-    """First sign-in: read the TOTP secret, confirm it; returns it and the recovery codes."""
+def enrol(client: TestClient, at: float | None = None) -> tuple[str, list[str]]:
+    """First sign-in: read the TOTP secret, confirm it (with the code of time ``at``, default
+    now); returns it and the recovery codes."""
     page = client.get("/auth/enrol")
     secret_match = re.search(r'id="secret">([A-Z2-7]+)<', page.text)
     assert secret_match
     secret = secret_match.group(1)
-    code = pyotp.TOTP(secret).now()
+    code = pyotp.TOTP(secret).at(time.time() if at is None else at)
     done = client.post("/auth/enrol", data={"code": code, "csrf": field(page.text, "csrf")})
     assert done.status_code == 200, done.text
     return secret, re.findall(r"<li><code>([0-9a-f-]+)</code></li>", done.text)

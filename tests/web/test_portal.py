@@ -60,16 +60,17 @@ def test_second_sign_in_asks_the_totp_and_refuses_a_replayed_code(
 ) -> None:
     add_staff(runtime, EMAIL, "security_officer")
     login(portal, EMAIL)
-    secret, _codes = enrol(portal)
+    enrolled_at = time.time()  # the replay below must be the enrolment's code, whatever the clock
+    secret, _codes = enrol(portal, at=enrolled_at)
     portal.post("/auth/logout", data={"csrf": session_csrf(portal)})
     assert portal.get("/portal").status_code == 401
     login(portal, EMAIL)
     page = portal.get("/auth/second-factor")
     csrf = field(page.text, "csrf")
-    used = pyotp.TOTP(secret).now()  # spent by the enrolment
+    used = pyotp.TOTP(secret).at(enrolled_at)  # spent by the enrolment
     replay = portal.post("/auth/second-factor", data={"code": used, "csrf": csrf})
     assert replay.status_code == 401
-    fresh = pyotp.TOTP(secret).at(time.time() + 30)
+    fresh = pyotp.TOTP(secret).at(enrolled_at + 30)
     ok = portal.post("/auth/second-factor", data={"code": fresh, "csrf": csrf})
     assert ok.status_code == 200 and "Accueil" in ok.text
 
