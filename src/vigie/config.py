@@ -23,7 +23,14 @@ class Settings(BaseSettings):
     # Database connections per server process (and as many worker threads).
     db_pool: int = 8
     # Run store calls in worker threads rather than on the event loop (see api.deps.Services).
-    store_threads: bool = False
+    # Unset: threads for PostgreSQL (its calls wait on the network and on commits), the event
+    # loop for SQLite (its calls only compute).
+    store_threads: bool | None = None
+
+    def store_calls_in_threads(self, dialect: str) -> bool:
+        """Whether a server on a store of this SQLAlchemy dialect runs store calls in threads."""
+        return self.store_threads if self.store_threads is not None else dialect == "postgresql"
+
     # How often a server process reloads the list of revoked tokens: bounds a revocation's delay.
     token_cache_seconds: float = 5.0
 

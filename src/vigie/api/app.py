@@ -20,8 +20,10 @@ from vigie import __version__
 from vigie.api import errors
 from vigie.api.admin_routes import router as admin_router
 from vigie.api.audit_routes import router as audit_router
+from vigie.api.bodies import BodyTooLarge, read_body, replay
 from vigie.api.deps import Services, authenticate
 from vigie.api.eligibility_routes import router as eligibility_router
+from vigie.api.fast_lane import FastLane
 from vigie.api.fhir_routes import router as fhir_router
 from vigie.api.guard_gate import build_guard
 from vigie.api.guard_routes import router as guard_router
@@ -55,11 +57,14 @@ class Envelope:
             return
         if length is None and b"transfer-encoding" in headers:
             # A chunked body is read up front so its size is known before any route runs.
-            body = await _read_limited(receive)
-            if body is None:
+            try:
+                body = await read_body(receive, MAX_BODY)
+            except BodyTooLarge:
                 await _reject(scope, send, request_id, 413)
                 return
-            receive = _replay(body)
+            if body is None:  # the client went away: nothing to answer
+                return
+            receive = replay(body, receive)
 
         async def tagged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -68,35 +73,6 @@ class Envelope:
             await send(message)
 
         await self.app(scope, receive, tagged_send)
-
-
-async def _read_limited(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
 
 
 class Quiet:
@@ -167,7 +143,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.services = Services(
         runtime,
         auth=Authenticator(runtime.settings, runtime.engine),
-        inline=not runtime.settings.store_threads,
+        inline=not runtime.settings.store_calls_in_threads(runtime.engine.dialect.name),
     )
     app.state.guard = build_guard(runtime)
     errors.install(app)
@@ -188,6 +164,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def openapi() -> JSONResponse:
         return JSONResponse(_schema(app))
 
+    app.add_middleware(FastLane)  # inside the Envelope: request ids and size limit first
     app.add_middleware(Envelope)
     return app
 

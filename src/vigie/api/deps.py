@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from vigie.db.group_commit import GroupCommit
 from vigie.eligibility.service import PlanCache
 from vigie.identity.authentication import Authenticator
 from vigie.identity.principal import Principal, Role
@@ -35,17 +36,32 @@ class Services:
     auth: Authenticator
     plans: PlanCache = field(default_factory=PlanCache)
 
-    # Store calls run on the event loop: each worker process answers one request at a time,
-    # like a classic synchronous worker, and capacity grows with ``--workers``. Measured on both
-    # stores, a thread hand-over per request (and the GIL contention it brings) cost more than
-    # the overlap it buys. ``VIGIE_STORE_THREADS=1`` sends store calls to worker threads instead.
+    # On SQLite, store calls run on the event loop: each worker process answers one request at
+    # a time, like a classic synchronous worker, and capacity grows with ``--workers``; a thread
+    # hand-over per request (and the GIL contention it brings) costs more than the overlap it
+    # buys, since SQLite's calls only compute. On PostgreSQL they run in worker threads: its
+    # calls mostly wait (network, commits), and overlapping them doubled `agree`'s throughput.
+    # ``VIGIE_STORE_THREADS=0|1`` forces one or the other.
     inline: bool = True
+
+    # On SQLite, on the event loop: the questions of one loop turn share one transaction.
+    group: GroupCommit | None = None
+
+    def __post_init__(self) -> None:
+        if self.inline and self.runtime.engine.dialect.name == "sqlite":
+            self.group = GroupCommit(self.runtime.engine)
 
     async def call(self, func: Callable[..., T], *args: object) -> T:
         """Run a blocking store call where it costs least (see ``inline``)."""
         if self.inline:
             return func(*args)
         return await run_in_threadpool(func, *args)
+
+    async def call_grouped(self, func: Callable[..., T], *args: object) -> T:
+        """``call`` for a function taking ``unit=``: its writes join the group commit if any."""
+        if self.group is not None:
+            return await self.group.run(func, *args)
+        return await self.call(func, *args)
 
 
 async def get_services(request: Request) -> Services:
@@ -106,10 +122,18 @@ FORBIDDEN = HTTPException(403, "accès refusé : votre rôle ne permet pas cette
 
 async def authenticate(principal: Principal = Depends(current_principal)) -> ProfessionalView:
     """A professional caller whose credentials allow eligibility requests."""
+    professional = eligible_professional(principal)
+    if professional is None:
+        raise FORBIDDEN
+    return professional
+
+
+def eligible_professional(principal: Principal) -> ProfessionalView | None:
+    """The professional behind ``principal`` if they may ask eligibility questions."""
     if principal.professional is None or principal.role != Role.PROFESSIONAL:
-        raise FORBIDDEN
+        return None
     if principal.scopes is not None and "eligibility" not in principal.scopes:
-        raise FORBIDDEN
+        return None
     return principal.professional
 
 

@@ -156,7 +156,7 @@ async def guarded(
     gate = Gate(guard, request, caller, body, fhir=fhir) if guard is not None else None
     if gate is not None and (refused := await services.call(gate.admit)) is not None:
         return refused
-    answer = await services.call(
+    answer = await services.call_grouped(
         flows.check_eligibility, services.runtime, services.plans, caller, body,
         "fhir" if fhir else "json",
     )  # fmt: skip

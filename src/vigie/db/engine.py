@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -75,10 +75,34 @@ def _sqlite_engine(url: str, *, pool_size: int, wait_seconds: float) -> Engine:
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
+class Group(Protocol):
+    def commit_now(self) -> None: ...
+
+
+# Group commits (vigie.db.group_commit) open on each engine: another write on the thread that
+# holds one's SQLite write lock has it committed first, rather than wait for that lock forever.
+_GROUPS: weakref.WeakKeyDictionary[Engine, weakref.WeakSet[Group]] = weakref.WeakKeyDictionary()
+
+
+def register_group(engine: Engine, group: Group) -> None:
+    _GROUPS.setdefault(engine, weakref.WeakSet()).add(group)
+
+
+def write_lock(engine: Engine) -> threading.Lock | None:
+    """The lock a SQLite engine's writing threads take before BEGIN IMMEDIATE; None: none."""
+    return _WRITE_LOCKS.get(engine)
+
+
+# Where a unit of work runs: write_transaction, or a group commit's share of one.
+Unit = Callable[[Engine], AbstractContextManager[Connection]]
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One unit of work that will write: committed whole on success, rolled back on any error."""
-    lock = _WRITE_LOCKS.get(engine)
+    for group in list(_GROUPS.get(engine, ())):
+        group.commit_now()
+    lock = write_lock(engine)
     with lock if lock is not None else nullcontext(), engine.connect() as conn:
         conn.execution_options(write=True)
         with conn.begin():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from vigie.audit.access import cancellation_event, eligibility_note
 from vigie.audit.estimates import estimate_engine
 from vigie.audit.log import record
-from vigie.db.engine import read_transaction, write_transaction
+from vigie.db.engine import Unit, read_transaction, write_transaction
 from vigie.eligibility import store
 from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
 from vigie.eligibility.service import PlanCache, cancel_agreement, decide
@@ -21,7 +21,10 @@ def check_eligibility(
     caller: ProfessionalView,
     request: EligibilityRequest,
     channel: str = "json",
+    *,
+    unit: Unit = write_transaction,
 ) -> EligibilityAnswer:
+    """``unit``: where the question's writes go (its own transaction, or a group commit's)."""
     keyring = runtime.current_keyring()  # before the transaction: a reload needs a connection
     log_key = runtime.keys.audit_keys().pseudonym
     note = eligibility_note(log_key, caller, request, channel)
@@ -38,7 +41,7 @@ def check_eligibility(
                 plans=plans,
                 log=note.statement_params(),
             )
-    with write_transaction(runtime.engine) as conn:
+    with unit(runtime.engine) as conn:
         answer = decide(conn, keyring, request, professional_id=caller.id, plans=plans)
         # Card-less, the mutuelle concerned is the one whose member answered.
         amc = store.cardless_amc(conn, keyring, request) if cardless and answer.eligible else None
