@@ -213,3 +213,25 @@ def test_fhir_refusals_are_operation_outcomes_with_a_reason(
     )
     assert step_up.status_code == 401
     assert step_up.json()["issue"][0]["details"]["coding"][0]["code"] == "step_up_required"
+
+
+def test_an_agreement_whose_answer_is_withheld_is_cancelled(
+    client: TestClient,
+    auth: dict[str, str],
+    guarded_runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A suspension decided on the answer (observe) withholds it; its agreement is undone."""
+    from starlette.responses import Response
+
+    from vigie.api import guard_gate
+    from vigie.eligibility.models import Agreement
+
+    suspended = Response(b'{"error":403}', 403, media_type="application/json")
+    monkeypatch.setattr(guard_gate.Gate, "observe", lambda _self, _positive: suspended)
+    refused = client.post("/v1/eligibility", json=request(ALICE, mode="agree"), headers=auth)
+    assert refused.status_code == 403
+    with read_transaction(guarded_runtime.engine) as conn:
+        agreements = conn.execute(select(Agreement.number, Agreement.cancelled_at)).all()
+    assert len(agreements) == 1 and agreements[0].cancelled_at is not None
+    assert ("cancellation", "rpps:" + auth_rpps(), "cancelled") in _log(guarded_runtime)

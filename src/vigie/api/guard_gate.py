@@ -161,6 +161,10 @@ async def guarded(
         "fhir" if fhir else "json",
     )  # fmt: skip
     if gate is not None and (refused := await services.call(gate.observe, answer.eligible)):
+        if answer.agreement is not None:
+            # The answer is withheld: the agreement it carried is cancelled (and logged), so
+            # that nothing stays consumed under a number nobody was given.
+            await services.call(flows.cancel, services.runtime, caller, answer.agreement)
         return refused
     return answer
 
