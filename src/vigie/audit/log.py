@@ -98,7 +98,8 @@ def leaf_entry(row: tuple[Any, ...] | Any) -> bytes:
     """
     try:
         return _fast_entry(row)
-    except TypeError:  # a NULL where the schema forbids one: a tampered row, still hashed
+    except (TypeError, AttributeError):  # a NULL or another type where the schema forbids it
+        # (a tampered row): still hashed, in the generic form
         return (LEAF_PREFIX + "".join("|" + _field(v) for v in tuple(row))).encode()
 
 
@@ -107,9 +108,9 @@ def _fast_entry(row: tuple[Any, ...] | Any) -> bytes:
     # verification hashes millions of entries.
     entry_id, at_us, kind, actor, outcome, structure_id, amc, insured, exposed, detail = row
     ids, at, bits = str(entry_id), str(at_us), str(exposed)
-    structure = "-" if structure_id is None else _field(structure_id)
+    structure = "-" if structure_id is None else f"{len(s := str(structure_id))}:{s}"
     mutuelle = "-" if amc is None else f"{len(amc)}:{amc}"
-    alias = "-" if insured is None else f"{2 * len(insured)}:{bytes(insured).hex()}"
+    alias = "-" if insured is None else f"{2 * len(insured)}:{insured.hex()}"
     return (
         f"{LEAF_PREFIX}|{len(ids)}:{ids}|{len(at)}:{at}|{len(kind)}:{kind}|{len(actor)}:{actor}"
         f"|{len(outcome)}:{outcome}|{structure}|{mutuelle}|{alias}|{len(bits)}:{bits}"
