@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from vigie.audit.log import ENTRY_COLUMNS, leaf_entry
+from vigie.audit.log import ENTRY_COLUMNS, leaf_entries
 from vigie.db.sql import Sql, is_postgres, stream
 
 CHUNK = 32_768  # leaves; a multiple of the tree's blocks
@@ -54,9 +54,9 @@ class Chunk:
     recomputed: list[bytes | None]  # None: the entry is gone
 
 
-def digest(row: tuple[Any, ...] | Any) -> bytes:
-    """The leaf hash of a stored entry (columns as ENTRY_COLUMNS), computed here."""
-    return _sha256(b"\x00" + leaf_entry(row)).digest()
+def digests(rows: Sequence[Any]) -> list[bytes]:
+    """The leaf hash of each stored entry (columns as ENTRY_COLUMNS), computed here."""
+    return [_sha256(entry).digest() for entry in leaf_entries(rows, "\x00")]
 
 
 def chunks(conn: Connection, low: int, high: int) -> Iterator[Chunk]:
@@ -77,13 +77,8 @@ def _postgres_chunks(conn: Connection, low: int, high: int) -> Iterator[Chunk]:
             cursor.execute(_POSTGRES_LEAVES, {"low": start, "high": min(start + CHUNK, end)})
             leaves = cursor.fetchall()
             if leaves:
-                entry_ids = [leaf[1] for leaf in leaves]
-                yield pair(
-                    [leaf[0] for leaf in leaves],
-                    entry_ids,
-                    [bytes(leaf[2]) for leaf in leaves],
-                    _entries(cursor, entry_ids),
-                )
+                indexes, entry_ids, stored = map(list, zip(*leaves, strict=True))
+                yield pair(indexes, entry_ids, stored, _entries(cursor, entry_ids))
     finally:
         cursor.close()
 
@@ -104,18 +99,20 @@ def pair(
     """A chunk from its leaves and stored entries (columns as ENTRY_COLUMNS) in any order,
     including entries that no leaf of the chunk names."""
     if [row[0] for row in rows] == entry_ids:  # the usual case: one entry per leaf, in order
-        return Chunk(indexes, entry_ids, stored, [digest(row) for row in rows])
+        return Chunk(indexes, entry_ids, stored, list(digests(rows)))
     by_id = {row[0]: row for row in rows}
-    recomputed = [digest(by_id[e]) if e in by_id else None for e in entry_ids]
-    return Chunk(indexes, entry_ids, stored, recomputed)
+    named = [by_id[e] for e in entry_ids if e in by_id]
+    found = dict(zip((row[0] for row in named), digests(named), strict=True))
+    return Chunk(indexes, entry_ids, stored, [found.get(e) for e in entry_ids])
 
 
 def _sqlite_chunks(conn: Connection, low: int, high: int) -> Iterator[Chunk]:
     # Rows straight from the driver: at millions of rows, result objects cost more than hashing.
     for rows in stream(conn, _SQLITE_LEAVES, {"low": low, "high": high}, CHUNK):
+        hashes = iter(digests([row[3:] for row in rows if row[3] is not None]))
         yield Chunk(
             [row[0] for row in rows],
             [row[1] for row in rows],
             [bytes(row[2]) for row in rows],
-            [None if row[3] is None else digest(row[3:]) for row in rows],
+            [None if row[3] is None else next(hashes) for row in rows],
         )
