@@ -48,7 +48,7 @@ def test_leaves_in_any_entry_order_pair_with_their_entries(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Leaves name entries out of id order, one far from its neighbours, one gone; some entries
-    have no leaf; leaf indexes have a gap; chunks of 8 leaves."""
+    have no leaf; leaf indexes have gaps, one of many chunks; chunks of 8 leaves."""
     monkeypatch.setattr(chunks, "CHUNK", 8)
     add_entries(runtime, 90)
     with write_transaction(runtime.engine) as conn:
@@ -62,6 +62,7 @@ def test_leaves_in_any_entry_order_pair_with_their_entries(
     named[2] = ids[70]  # far from the rest of its chunk: read by id list, not by range
     named += [*ids[-3:], 10**9]  # the odd entries, and one that is not there (deleted)
     leaves = [(index if index < 20 else index + 5, entry) for index, entry in enumerate(named)]
+    leaves[-1] = (10**12, named[-1])  # far beyond the others: a gap of many chunks
     with write_transaction(runtime.engine) as conn:
         for index, entry in leaves:
             digest = leaf_hash(leaf_entry(rows[entry])) if entry in rows else b"\x07" * 32

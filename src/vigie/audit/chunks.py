@@ -29,8 +29,9 @@ SPREAD = 4  # entries read by range while their ids span at most this many per l
 _sha256 = hashlib.sha256
 _ENTRY = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
 
-_POSTGRES_LAST = (
-    "SELECT max(leaf_index) FROM audit_leaves WHERE leaf_index >= %(low)s AND leaf_index < %(high)s"
+_POSTGRES_BOUNDS = (
+    "SELECT min(leaf_index), max(leaf_index) FROM audit_leaves"
+    " WHERE leaf_index >= %(low)s AND leaf_index < %(high)s"
 )
 _POSTGRES_LEAVES = (
     "SELECT leaf_index, entry_id, leaf_hash FROM audit_leaves"
@@ -70,15 +71,17 @@ def _postgres_chunks(conn: Connection, low: int, high: int) -> Iterator[Chunk]:
     raw: Any = conn.connection.dbapi_connection
     cursor = raw.cursor(binary=True)
     try:
-        last = cursor.execute(_POSTGRES_LAST, {"low": low, "high": high}).fetchone()[0]
+        start, last = cursor.execute(_POSTGRES_BOUNDS, {"low": low, "high": high}).fetchone()
         # The leaves there when the scan began: a sequencer round may append more meanwhile.
         end = -1 if last is None else last + 1
-        for start in range(low, end, CHUNK):
+        while start is not None and start < end:
             cursor.execute(_POSTGRES_LEAVES, {"low": start, "high": min(start + CHUNK, end)})
-            leaves = cursor.fetchall()
-            if leaves:
+            if leaves := cursor.fetchall():
                 indexes, entry_ids, stored = map(list, zip(*leaves, strict=True))
                 yield pair(indexes, entry_ids, stored, _entries(cursor, entry_ids))
+                start += CHUNK
+            else:  # a gap in the leaf indexes (a tampered log): on to the next leaf
+                start = cursor.execute(_POSTGRES_BOUNDS, {"low": start, "high": end}).fetchone()[0]
     finally:
         cursor.close()
 
