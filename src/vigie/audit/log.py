@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,25 +96,36 @@ def leaf_entry(row: tuple[Any, ...] | Any) -> bytes:
     so that no two rows give the same bytes. The entry id is part of it: a leaf names its row
     and rows cannot trade places unseen.
     """
+    return leaf_entries((row,))[0]
+
+
+def leaf_entries(rows: Sequence[tuple[Any, ...] | Any], head: str = "") -> list[bytes]:
+    """``head`` then ``leaf_entry(row)``, for each row: verification renders millions."""
     try:
-        return _fast_entry(row)
-    except TypeError:  # a NULL where the schema forbids one: a tampered row, still hashed
-        return (LEAF_PREFIX + "".join("|" + _field(v) for v in tuple(row))).encode()
+        return _fast_entries(rows, head)
+    except (TypeError, AttributeError):  # a NULL or another type where the schema forbids it
+        return [_entry(row, head) for row in rows]
 
 
-def _fast_entry(row: tuple[Any, ...] | Any) -> bytes:
-    # The same bytes as the generic form, for the NOT NULL columns, without a call per column:
-    # verification hashes millions of entries.
-    entry_id, at_us, kind, actor, outcome, structure_id, amc, insured, exposed, detail = row
-    ids, at, bits = str(entry_id), str(at_us), str(exposed)
-    structure = "-" if structure_id is None else _field(structure_id)
-    mutuelle = "-" if amc is None else f"{len(amc)}:{amc}"
-    alias = "-" if insured is None else f"{2 * len(insured)}:{bytes(insured).hex()}"
-    return (
-        f"{LEAF_PREFIX}|{len(ids)}:{ids}|{len(at)}:{at}|{len(kind)}:{kind}|{len(actor)}:{actor}"
-        f"|{len(outcome)}:{outcome}|{structure}|{mutuelle}|{alias}|{len(bits)}:{bits}"
-        f"|{len(detail)}:{detail}"
-    ).encode()
+def _entry(row: tuple[Any, ...] | Any, head: str) -> bytes:
+    try:
+        return _fast_entries((row,), head)[0]
+    except (TypeError, AttributeError):  # a tampered row: still rendered, in the generic form
+        return (head + LEAF_PREFIX + "".join("|" + _field(v) for v in tuple(row))).encode()
+
+
+def _fast_entries(rows: Sequence[tuple[Any, ...] | Any], head: str) -> list[bytes]:
+    # The generic form for the NOT NULL columns, in one expression and no call per column.
+    start = head + LEAF_PREFIX
+    return [
+        f"{start}|{len(i := str(entry))}:{i}|{len(t := str(at_us))}:{t}|{len(kind)}:{kind}"
+        f"|{len(actor)}:{actor}|{len(outcome)}:{outcome}"
+        f"|{'-' if structure_id is None else f'{len(s := str(structure_id))}:{s}'}"
+        f"|{'-' if amc is None else f'{len(amc)}:{amc}'}"
+        f"|{'-' if insured is None else f'{2 * len(insured)}:{insured.hex()}'}"
+        f"|{len(e := str(exposed))}:{e}|{len(detail)}:{detail}".encode()
+        for entry, at_us, kind, actor, outcome, structure_id, amc, insured, exposed, detail in rows
+    ]
 
 
 def pseudonym(key: bytes, identity: bytes) -> bytes:

@@ -21,7 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 
-from vigie.audit.log import ENTRY_COLUMNS, leaf_entry, now_us
+from vigie.audit.log import ENTRY_COLUMNS, leaf_entries, now_us
 from vigie.audit.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from vigie.audit.models import SequencerState, SignedHead
 from vigie.audit.tree_head import (
@@ -236,7 +236,7 @@ def _array(values: list[int]) -> str:
 
 def _append(conn: Connection, state: _State, rows: list[Any]) -> None:
     first = state.size
-    hashes = [leaf_hash(leaf_entry(row)) for row in rows]
+    hashes = [leaf_hash(entry) for entry in leaf_entries(rows)]
     nodes = extend(state, hashes)
     if conn.dialect.name == "postgresql":
         with row_sink(conn, "audit_leaves", ("leaf_index", "entry_id", "leaf_hash")) as sink:
