@@ -16,8 +16,10 @@ from vigie.db.sql import Sql, day, execute_many, fetch, moment
 from vigie.eligibility.schemas import EligibilityRequest
 from vigie.rights.protected import cardless_message
 
+# The guarantees come as text, parsed only when the plan cache misses (PostgreSQL's driver
+# would otherwise parse the JSON of every answer).
 COVERAGE = Sql(
-    "SELECT b.id, p.id, p.updated_at, p.responsable, p.guarantees"
+    "SELECT b.id, p.id, p.updated_at, p.responsable, CAST(p.guarantees AS text)"
     " FROM beneficiaries b"
     " JOIN rights r ON r.beneficiary_id = b.id"
     " JOIN plans p ON p.id = r.plan_id"
@@ -90,7 +92,7 @@ def coverage_row(
     log: dict[str, Any] | None = None,
 ) -> tuple[int, int, Any, bool, Any] | None:
     """(beneficiary id, plan id, plan version, responsable, guarantees) or None; guarantees are
-    JSON text on SQLite, parsed only when the plan cache misses. ``log``: the access-log entry's
+    JSON text, parsed only when the plan cache misses. ``log``: the access-log entry's
     parameters, inserted by the same statement (PostgreSQL estimates only)."""
     params = {"index_a": indexes[0], "index_b": indexes[-1], "day": day(conn, care_date)}
     if cardless:
