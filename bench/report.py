@@ -85,6 +85,23 @@ def http_rows(scenarios: list[dict[str, Any]]) -> tuple[list[str], list[dict[str
     return lines, verdicts
 
 
+def p99_context(scenarios: list[dict[str, Any]], connections: int) -> list[str]:
+    """What the p99 target asks of a closed loop: wrk keeps ``connections`` requests in flight,
+    so the mean latency is connections / throughput whatever the server does (Little's law)."""
+    bare = [s["run"] for s in scenarios if s["kind"] == "bare" and s.get("run")]
+    if not bare:
+        return []
+    needed = connections / (MAX_P99_MS / 1000)
+    worst = max(run["p99_ms"] for run in bare)
+    return [
+        f"At {connections} connections wrk keeps {connections} requests in flight: the mean "
+        f"latency is {connections} / (req/s), so a p99 of {MAX_P99_MS:.0f} ms needs more than "
+        f"{needed:,.0f} req/s even with no tail at all. The bare endpoint's own p99 in this run: "
+        f"up to {worst:.1f} ms.",
+        "",
+    ]
+
+
 def inprocess_rows(measured: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     lines = [
         "| Vigie in process, no HTTP, one thread | mean µs/req | p50 µs | p99 µs | CPU µs/req |",
@@ -207,7 +224,7 @@ def markdown(results: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
             "",
         ]
         lines, found = http_rows(http["scenarios"])
-        out += [*lines, ""]
+        out += [*lines, "", *p99_context(http["scenarios"], p["connections"])]
         verdicts += found
         connections = [
             f"{s['label']} {s['postgres_new_connections']:,}"
