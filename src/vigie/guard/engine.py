@@ -21,6 +21,7 @@ from vigie.guard.signals import (
     BEHAVIOUR_TO_SLOW,
     BEHAVIOUR_TO_SUSPEND,
     PERSISTENT_SLOW,
+    SHARED_ORIGIN,
     SLOW_AT,
     Platform,
     Signal,
@@ -33,6 +34,7 @@ from vigie.guard.signals import (
 from vigie.identity.identifiers import Profession
 
 MAX_ORIGINS = 8
+QUIET = Platform()  # no shared origin, no wave: the usual answer, not rebuilt per question
 
 
 class Decision(StrEnum):
@@ -153,7 +155,8 @@ class Guard:
         watch = self.platform
         shared = watch.seen(origin, group, now)
         if not watch.in_burst(caller.account, now):
-            return Platform(accounts_on_origin=shared)
+            # The count matters only from SHARED_ORIGIN on: below it, one shared answer.
+            return Platform(accounts_on_origin=shared) if shared >= SHARED_ORIGIN else QUIET
         return Platform(shared, burst=True, cohort_strangers=watch.cohort_strangers)
 
     def _maybe_suspend(
