@@ -114,7 +114,9 @@ class Guard:
             return SUSPENDED
         with self._lock:
             st = self.state(caller)
-            if not self._origin_admitted(st, origin, stepped_up_at, now):
+            if origin not in st.origins and not self._origin_admitted(
+                st, origin, stepped_up_at, now
+            ):
                 return STEP_UP
             kind = (q.cardless, st.slowed_at is not None)
             checks = st.checks.get(kind)
@@ -123,9 +125,11 @@ class Guard:
                     caller.profession, caller.account, caller.structure,
                     cardless=kind[0], slowed=kind[1],
                 )  # fmt: skip
-            wait = self.quotas.take(checks, now)
-            if wait <= 0:
-                return ALLOW
+        # Outside the lock: a shared store may be asked over the network meanwhile.
+        wait = self.quotas.take(checks, now)
+        if wait <= 0:
+            return ALLOW
+        with self._lock:
             st.throttled(now)
             verdict = Verdict(Decision.THROTTLE, wait)
             view = st.view(origin, self.peers[caller.profession])

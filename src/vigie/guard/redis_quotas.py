@@ -138,7 +138,9 @@ class RedisQuotaStore:
             if not missing:
                 self._refill_spent(leases)
                 return 0.0
-        asks = [Ask(x, now, 1, x.size) for x in missing]
+        # Nothing ahead for a group whose refill is still in flight (a wait that timed out):
+        # a process never holds more than its cap.
+        asks = [Ask(x, now, 1, 0 if x.refilling else x.size) for x in missing]
         self.round_trips += 1
         try:
             wait = self._ask(asks)
