@@ -68,17 +68,19 @@ return answer
 
 LEASE_SHARE = 4  # a process holds at most a quarter of a group's tightest window
 LEASE_SECONDS = 60.0  # units unused this long after their lease are given back
-BATCH_DELAY = 0.05  # refills wait this long (wall clock) so that one round trip serves many
+BATCH_DELAY = 0.1  # refills wait this long (wall clock) so that one round trip serves many
 RETURN_EVERY = 1.0  # expired leases are looked for this often (wall clock)
 REFILL_WAIT = 2.0  # the longest a question waits for its group's refill in flight
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared by identity
 class Lease:
     """One group's (an account's or a structure's windows of one kind) units in this process."""
 
     windows: tuple[Check, ...]
     cap: int  # the most units this process may hold for the group
+    keys: list[str]  # the windows' Redis keys
+    spec: list[float]  # the windows' limits and periods, as the script reads them
     units: int = 0
     expires: float = 0.0
     size: int = 0  # units to lease next: grows while the group keeps asking, none after a pause
@@ -116,6 +118,7 @@ class RedisQuotaStore:
         self._prefix = prefix
         self._script = client.register_script(LEASE_SCRIPT)
         self._leases: dict[tuple[Check, ...], Lease] = {}
+        self._groups: dict[tuple[Check, ...], list[Lease]] = {}  # a question's checks -> leases
         self._queue: list[Lease] = []
         self._changed = threading.Condition()
         self._latest = 0.0  # the latest question's clock
@@ -183,22 +186,28 @@ class RedisQuotaStore:
         """The question's groups: its checks by owner and kind ("a:7:f", "s:3:f", "a:7:slow"),
         with their limits (a structure's depend on the profession asking)."""
         self._latest = max(self._latest, now)
-        found: dict[str, list[Check]] = {}
-        for check in checks:
-            found.setdefault(check[0].rpartition(":")[0] or check[0], []).append(check)
-        leases = []
-        for group in found.values():
-            windows = tuple(group)
-            lease = self._leases.get(windows)
-            if lease is None:
-                cap = min(limit for _, limit, _ in windows) // LEASE_SHARE
-                lease = self._leases[windows] = Lease(windows, cap)
-                if cap and self._worker is None:
-                    self._worker = threading.Thread(target=self._refills, daemon=True)
-                    self._worker.start()
+        question = tuple(checks)
+        leases = self._groups.get(question)
+        if leases is None:
+            found: dict[str, list[Check]] = {}
+            for check in checks:
+                found.setdefault(check[0].rpartition(":")[0] or check[0], []).append(check)
+            leases = self._groups[question] = [self._lease(tuple(g)) for g in found.values()]
+        for lease in leases:
             lease.pace(now)
-            leases.append(lease)
         return leases
+
+    def _lease(self, windows: tuple[Check, ...]) -> Lease:
+        lease = self._leases.get(windows)
+        if lease is None:
+            cap = min(limit for _, limit, _ in windows) // LEASE_SHARE
+            keys = [self._prefix + key for key, _, _ in windows]
+            spec = [x for _, limit, period in windows for x in (limit, period)]
+            lease = self._leases[windows] = Lease(windows, cap, keys, spec)
+            if cap and self._worker is None:
+                self._worker = threading.Thread(target=self._refills, daemon=True)
+                self._worker.start()
+        return lease
 
     def _give_back_held(self, leases: list[Lease], missing: list[Lease]) -> None:
         with self._changed:
@@ -248,6 +257,7 @@ class RedisQuotaStore:
                 lease.back = 0
             elif not lease.units and not lease.refilling and now - lease.last > LEASE_SECONDS:
                 del self._leases[windows]
+                self._groups.clear()  # no question may still point to a forgotten lease
         return asks
 
     def _ask(self, asks: list[Ask]) -> float:
@@ -255,11 +265,10 @@ class RedisQuotaStore:
         keys: list[str] = []
         args: list[float] = []
         for ask in asks:
-            windows = ask.lease.windows
-            args.extend((len(windows), ask.now, ask.need, ask.extra, ask.back))
-            for key, limit, period in windows:
-                keys.append(self._prefix + key)
-                args.extend((limit, period))
+            lease = ask.lease
+            keys.extend(lease.keys)
+            args.extend((len(lease.keys), ask.now, ask.need, ask.extra, ask.back))
+            args.extend(lease.spec)
         try:
             answer = self._script(keys=keys, args=args, client=self._client)
         except redis.RedisError as exc:
