@@ -5,13 +5,14 @@ from __future__ import annotations
 import multiprocessing
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 
 from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable
 from vigie.guard.quotas import ACCOUNT, CARDLESS, DAY, MINUTE, MONTH, checks_for
-from vigie.guard.redis_quotas import RedisQuotaStore
+from vigie.guard.redis_quotas import LEASE_SHARE, RedisQuotaStore
 from vigie.identity.identifiers import Profession
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -106,3 +107,67 @@ def test_redis_down_fails_closed() -> None:
     store = RedisQuotaStore.from_url("redis://127.0.0.1:1/0")  # nothing listens there
     with pytest.raises(QuotaStoreUnavailable):
         store.take([("k", 10, MINUTE)], 1.0)
+
+
+def _lease_holder(
+    prefix: str, start: float, barrier: Any, out: multiprocessing.Queue[tuple[int, int]]
+) -> None:
+    """Three questions grow a lease; after the window has refilled (the lease still alive),
+    ask 30 times at one instant: (units held before, questions admitted)."""
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    group = [("a:1:f:20", 16, 20.0), ("a:1:f:86400", 1_000, DAY)]
+    for i in range(3):
+        assert store.take(group, start + i / 10) == 0
+    store.settle()
+    held = store.held()
+    barrier.wait(timeout=60)
+    later = start + 30  # the 20-second window is full again; leases live 60 s
+    out.put((held, sum(store.take(group, later) == 0 for _ in range(30))))
+
+
+def test_leases_exceed_the_quota_by_at_most_what_processes_hold(prefix: str) -> None:
+    """Two processes, each holding a lease: at one instant they are admitted the window's 16
+    and the units they held, never more than 16 + 2 processes x LEASE_SHARE's cap."""
+    context = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue[tuple[int, int]] = context.Queue()
+    barrier = context.Barrier(2)
+    workers = [
+        context.Process(target=_lease_holder, args=(prefix, 6_000_000.0, barrier, out))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    results = [out.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    held = sum(h for h, _ in results)
+    admitted = sum(a for _, a in results)
+    assert held > 0  # the leases were there: the bound is what is tested
+    assert admitted == 16 + held <= 16 + 2 * (16 // LEASE_SHARE)
+
+
+def test_a_lease_is_given_back_and_a_paused_account_asks_redis(prefix: str) -> None:
+    """Units unused when their lease expires return to Redis; after a pause, no lease."""
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    group = [("a:2:f:60", 8, MINUTE)]
+    now = 7_000_000.0
+    assert store.take(group, now) == 0
+    assert store.take(group, now + 1) == 0  # asks again within a minute: a unit leased ahead
+    assert store.held() == 1
+    store.close()  # gives it back
+    other = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    admitted = sum(other.take(group, now + 1) == 0 for _ in range(10))
+    assert admitted == 6  # 8 a minute, 2 asked: the returned unit is usable by anyone
+
+
+def test_redis_down_with_a_lease_admits_from_it_then_fails_closed(prefix: str) -> None:
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    group = [("a:3:f:60", 8, MINUTE)]
+    now = 8_000_000.0
+    assert store.take(group, now) == 0
+    assert store.take(group, now + 1) == 0
+    assert store.held() == 1
+    store._client = redis.Redis.from_url("redis://127.0.0.1:1/0")  # Redis goes away
+    assert store.take(group, now + 2) == 0  # the unit held ahead
+    with pytest.raises(QuotaStoreUnavailable):
+        store.take(group, now + 3)

@@ -21,6 +21,7 @@ from vigie.guard.signals import (
     BEHAVIOUR_TO_SLOW,
     BEHAVIOUR_TO_SUSPEND,
     PERSISTENT_SLOW,
+    SHARED_ORIGIN,
     SLOW_AT,
     Platform,
     Signal,
@@ -33,6 +34,7 @@ from vigie.guard.signals import (
 from vigie.identity.identifiers import Profession
 
 MAX_ORIGINS = 8
+QUIET = Platform()  # no shared origin, no wave: the usual answer, not rebuilt per question
 
 
 class Decision(StrEnum):
@@ -112,7 +114,9 @@ class Guard:
             return SUSPENDED
         with self._lock:
             st = self.state(caller)
-            if not self._origin_admitted(st, origin, stepped_up_at, now):
+            if origin not in st.origins and not self._origin_admitted(
+                st, origin, stepped_up_at, now
+            ):
                 return STEP_UP
             kind = (q.cardless, st.slowed_at is not None)
             checks = st.checks.get(kind)
@@ -121,9 +125,11 @@ class Guard:
                     caller.profession, caller.account, caller.structure,
                     cardless=kind[0], slowed=kind[1],
                 )  # fmt: skip
-            wait = self.quotas.take(checks, now)
-            if wait <= 0:
-                return ALLOW
+        # Outside the lock: a shared store may be asked over the network meanwhile.
+        wait = self.quotas.take(checks, now)
+        if wait <= 0:
+            return ALLOW
+        with self._lock:
             st.throttled(now)
             verdict = Verdict(Decision.THROTTLE, wait)
             view = st.view(origin, self.peers[caller.profession])
@@ -153,7 +159,8 @@ class Guard:
         watch = self.platform
         shared = watch.seen(origin, group, now)
         if not watch.in_burst(caller.account, now):
-            return Platform(accounts_on_origin=shared)
+            # The count matters only from SHARED_ORIGIN on: below it, one shared answer.
+            return Platform(accounts_on_origin=shared) if shared >= SHARED_ORIGIN else QUIET
         return Platform(shared, burst=True, cohort_strangers=watch.cohort_strangers)
 
     def _maybe_suspend(

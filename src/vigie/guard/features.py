@@ -10,10 +10,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from vigie.identity.identifiers import Profession
 
 _KEY = secrets.token_bytes(16)
+_KEYED = hashlib.blake2b(key=_KEY, digest_size=8)  # copied per digest: the key is hashed once
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +27,8 @@ class Caller:
     structure: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Question:
-    """One eligibility question as the guard sees it."""
+class Question(NamedTuple):
+    """One eligibility question as the guard sees it (a tuple: built once per request, cheaply)."""
 
     patient: int  # keyed digest of (NIR, birth date, birth rank)
     departement: str  # the patient's birth département, from the NIR
@@ -39,7 +40,9 @@ class Question:
 
 def digest(*parts: str) -> int:
     text = "\x1f".join(parts).encode()
-    return int.from_bytes(hashlib.blake2b(text, key=_KEY, digest_size=8).digest(), "big")
+    h = _KEYED.copy()
+    h.update(text)
+    return int.from_bytes(h.digest(), "big")
 
 
 def nir_departement(nir: str) -> str:

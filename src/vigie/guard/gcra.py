@@ -48,18 +48,18 @@ class MemoryQuotaStore:
             if now - self._swept > 3_600:
                 self._sweep(now)
             tats = self._tat
-            wait, pending = 0.0, []
+            get = tats.get
+            wait = 0.0
             for key, limit, period in checks:
-                tat = tats.get(key, now)
-                new_tat = (tat if tat > now else now) + period / limit
-                delay = new_tat - period - now
+                tat = get(key, now)
+                delay = (tat if tat > now else now) + period / limit - period - now
                 if delay > wait:
                     wait = delay
-                pending.append(new_tat)
             if wait > 0:
                 return wait
-            for (key, _, _), new_tat in zip(checks, pending, strict=True):
-                tats[key] = new_tat
+            for key, limit, period in checks:  # the same sums again: no list per question
+                tat = get(key, now)
+                tats[key] = (tat if tat > now else now) + period / limit
             return 0.0
 
     def _sweep(self, now: float) -> None:

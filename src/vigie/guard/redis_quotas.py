@@ -1,49 +1,130 @@
-"""Quotas shared by every server process through Redis: one Lua script per question.
+"""Quotas shared by every server process through Redis, leased in small batches.
 
-Invariant: the script checks every key and charges all or none, atomically in Redis, so two
-processes enforce one quota; any Redis failure raises QuotaStoreUnavailable (fail closed).
+Invariant: every unit a process admits was charged in Redis first, by one Lua script that checks
+every key of a question and charges all or none, so two processes enforce one quota. A process
+may charge a few units ahead (a lease: at most a quarter of the tightest window of a group, and
+only while the group keeps asking), and admit from them without a round trip; the units it holds
+are the only excess over the quota any window can see (docs/guard.md). With no lease held, any
+Redis failure raises QuotaStoreUnavailable (fail closed).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import redis
 
 from vigie.guard.gcra import QuotaStoreUnavailable
 from vigie.guard.quotas import Check
 
-# KEYS: the quota keys; ARGV: now, then (limit, period) per key. Returns "0" or the wait, in
-# seconds, as a string (Lua numbers become integers on the way back).
-GCRA_SCRIPT = """
-local now = tonumber(ARGV[1])
-local wait = 0
-local tats = {}
-for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[2 * i])
-  local period = tonumber(ARGV[2 * i + 1])
-  local interval = period / limit
-  local tat = tonumber(redis.call('GET', key))
-  if tat == nil or tat < now then tat = now end
-  local new_tat = tat + interval
-  local delay = new_tat - period - now
-  if delay > wait then wait = delay end
-  tats[i] = new_tat
+# KEYS: every window's key, group after group. ARGV, per group: its number of windows, now, the
+# units needed now (0 or 1), the extra units wanted (a lease), the units given back; then each
+# window's limit and period. The needed units are charged in every group or in none; the extra
+# ones as far as every window of their group has room. Returns {wait, units leased per group};
+# numbers as strings (Lua numbers become integers on the way back).
+LEASE_SCRIPT = """
+local groups, wait, a, k = {}, 0, 1, 1
+while a <= #ARGV do
+  local n, now = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local need, extra, back = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  a = a + 5
+  local windows = {}
+  for j = 1, n do
+    local limit, period = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    a = a + 2
+    local interval = period / limit
+    local tat = tonumber(redis.call('GET', KEYS[k])) or now
+    tat = math.max(tat - back * interval, now)
+    local delay = tat + need * interval - period - now
+    if delay > wait then wait = delay end
+    local room = math.floor((now + period - tat) / interval - need + 1e-9)
+    if room < extra then extra = room end
+    windows[j] = {KEYS[k], tat, interval}
+    k = k + 1
+  end
+  groups[#groups + 1] = {windows, now, need + math.max(extra, 0), math.max(extra, 0), back}
 end
-if wait > 0 then return tostring(wait) end
-for i, key in ipairs(KEYS) do
-  local ttl = math.ceil((tats[i] - now) * 1000)
-  redis.call('SET', key, tostring(tats[i]), 'PX', ttl)
+if wait > 0 then return {tostring(wait)} end
+local answer = {"0"}
+for _, g in ipairs(groups) do
+  local now, units = g[2], g[3]
+  if units > 0 or g[5] > 0 then
+    for _, w in ipairs(g[1]) do
+      local tat = w[2] + units * w[3]
+      if tat > now then
+        redis.call('SET', w[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000))
+      else
+        redis.call('DEL', w[1])
+      end
+    end
+  end
+  answer[#answer + 1] = tostring(g[4])
 end
-return "0"
+return answer
 """
+
+LEASE_SHARE = 4  # a process holds at most a quarter of a group's tightest window
+LEASE_SECONDS = 60.0  # units unused this long after their lease are given back
+BATCH_DELAY = 0.1  # refills wait this long (wall clock) so that one round trip serves many
+RETURN_EVERY = 1.0  # expired leases are looked for this often (wall clock)
+REFILL_WAIT = 2.0  # the longest a question waits for its group's refill in flight
+
+
+@dataclass(slots=True, eq=False)  # compared by identity
+class Lease:
+    """One group's (an account's or a structure's windows of one kind) units in this process."""
+
+    windows: tuple[Check, ...]
+    cap: int  # the most units this process may hold for the group
+    keys: list[str]  # the windows' Redis keys
+    spec: list[float]  # the windows' limits and periods, as the script reads them
+    units: int = 0
+    expires: float = 0.0
+    size: int = 0  # units to lease next: grows while the group keeps asking, none after a pause
+    last: float = float("-inf")  # the group's last question here
+    back: int = 0  # expired units to give back
+    refilling: bool = False
+
+    def pace(self, now: float) -> None:
+        if now - self.last < LEASE_SECONDS:
+            self.size = min(self.cap, max(1, 2 * self.size))
+        else:
+            self.size = 0
+        self.last = now
+
+    def usable(self, now: float) -> bool:
+        if self.units and now >= self.expires:
+            self.back, self.units = self.back + self.units, 0
+        return self.units > 0
+
+
+@dataclass(slots=True)
+class Ask:
+    """One group in one script call."""
+
+    lease: Lease
+    now: float
+    need: int
+    extra: int
+    back: int = 0
 
 
 class RedisQuotaStore:
     def __init__(self, client: redis.Redis, *, prefix: str = "vigie:q:") -> None:
         self._client = client
         self._prefix = prefix
-        self._script = client.register_script(GCRA_SCRIPT)
+        self._script = client.register_script(LEASE_SCRIPT)
+        self._leases: dict[tuple[Check, ...], Lease] = {}
+        self._groups: dict[tuple[Check, ...], list[Lease]] = {}  # a question's checks -> leases
+        self._queue: list[Lease] = []
+        self._changed = threading.Condition()
+        self._latest = 0.0  # the latest question's clock
+        self._worker: threading.Thread | None = None
+        self._closed = False
+        self.round_trips = 0  # script calls on a question's path (the bench reports them)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "vigie:q:") -> RedisQuotaStore:
@@ -51,12 +132,152 @@ class RedisQuotaStore:
         return cls(client, prefix=prefix)
 
     def take(self, checks: Sequence[Check], now: float) -> float:
-        keys = [self._prefix + key for key, _, _ in checks]
-        args: list[float] = [now]
-        for _, limit, period in checks:
-            args.extend((limit, period))
+        with self._changed:
+            leases = self._leases_of(checks, now)
+            self._changed.wait_for(lambda: not any(x.refilling for x in leases), REFILL_WAIT)
+            missing = [x for x in leases if not x.usable(now)]
+            for lease in leases:
+                lease.units -= lease not in missing  # held for this question meanwhile
+            if not missing:
+                self._refill_spent(leases)
+                return 0.0
+        # Nothing ahead for a group whose refill is still in flight (a wait that timed out):
+        # a process never holds more than its cap.
+        asks = [Ask(x, now, 1, 0 if x.refilling else x.size) for x in missing]
+        self.round_trips += 1
         try:
-            answer = self._script(keys=keys, args=args)
+            wait = self._ask(asks)
+        except QuotaStoreUnavailable:
+            self._give_back_held(leases, missing)
+            raise
+        with self._changed:
+            if wait > 0:
+                self._give_back_held(leases, missing)
+                return wait
+            self._refill_spent([x for x in leases if x not in missing])
+        return 0.0
+
+    def settle(self, timeout: float = REFILL_WAIT) -> None:
+        """Wait for the refills in flight (tests, shutdown)."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._queue and not self._busy(), timeout)
+
+    def held(self) -> int:
+        """Units this process holds ahead (its share of the bound in docs/guard.md)."""
+        with self._changed:
+            return sum(x.units for x in self._leases.values())
+
+    def close(self) -> None:
+        """Give every unit held back to Redis and stop the refills."""
+        self.settle()
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+            asks = [Ask(x, self._latest, 0, 0, x.back + x.units) for x in self._leases.values()]
+            self._leases.clear()
+        asks = [a for a in asks if a.back]
+        if asks:
+            self._ask(asks)
+
+    def _busy(self) -> bool:
+        return any(x.refilling for x in self._leases.values())
+
+    def _leases_of(self, checks: Sequence[Check], now: float) -> list[Lease]:
+        """The question's groups: its checks by owner and kind ("a:7:f", "s:3:f", "a:7:slow"),
+        with their limits (a structure's depend on the profession asking)."""
+        self._latest = max(self._latest, now)
+        question = tuple(checks)
+        leases = self._groups.get(question)
+        if leases is None:
+            found: dict[str, list[Check]] = {}
+            for check in checks:
+                found.setdefault(check[0].rpartition(":")[0] or check[0], []).append(check)
+            leases = self._groups[question] = [self._lease(tuple(g)) for g in found.values()]
+        for lease in leases:
+            lease.pace(now)
+        return leases
+
+    def _lease(self, windows: tuple[Check, ...]) -> Lease:
+        lease = self._leases.get(windows)
+        if lease is None:
+            cap = min(limit for _, limit, _ in windows) // LEASE_SHARE
+            keys = [self._prefix + key for key, _, _ in windows]
+            spec = [x for _, limit, period in windows for x in (limit, period)]
+            lease = self._leases[windows] = Lease(windows, cap, keys, spec)
+            if cap and self._worker is None:
+                self._worker = threading.Thread(target=self._refills, daemon=True)
+                self._worker.start()
+        return lease
+
+    def _give_back_held(self, leases: list[Lease], missing: list[Lease]) -> None:
+        with self._changed:
+            for lease in leases:
+                lease.units += lease not in missing
+
+    def _refill_spent(self, leases: list[Lease]) -> None:
+        """Queue a background lease for the groups whose units ran out (caller holds the lock)."""
+        for lease in leases:
+            if not lease.units and lease.size and not lease.refilling:
+                lease.refilling = True
+                self._queue.append(lease)
+        self._changed.notify_all()
+
+    def _refills(self) -> None:
+        """Lease ahead for the groups that spent theirs, and give back expired units."""
+        returned = time.monotonic()
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._queue or self._closed, RETURN_EVERY)
+                if self._closed:
+                    return
+            time.sleep(BATCH_DELAY)
+            with self._changed:
+                asks = [Ask(x, x.last, 0, x.size) for x in self._queue]
+                self._queue = []
+                if time.monotonic() - returned >= RETURN_EVERY:
+                    returned = time.monotonic()
+                    asks.extend(self._expired())
+            try:
+                if asks:
+                    self._ask(asks)
+            except QuotaStoreUnavailable:
+                pass  # no lease: the next question asks Redis itself, and fails closed
+            with self._changed:
+                for ask in asks:
+                    ask.lease.refilling = False
+                self._changed.notify_all()
+
+    def _expired(self) -> list[Ask]:
+        """Expired units to give back; groups idle for a lease's life are forgotten."""
+        now, asks = self._latest, []
+        for windows, lease in list(self._leases.items()):
+            lease.usable(now)
+            if lease.back and not lease.refilling:
+                asks.append(Ask(lease, now, 0, 0, lease.back))
+                lease.back = 0
+            elif not lease.units and not lease.refilling and now - lease.last > LEASE_SECONDS:
+                del self._leases[windows]
+                self._groups.clear()  # no question may still point to a forgotten lease
+        return asks
+
+    def _ask(self, asks: list[Ask]) -> float:
+        """One script call; credits the units leased; the wait (0.0: the question admitted)."""
+        keys: list[str] = []
+        args: list[float] = []
+        for ask in asks:
+            lease = ask.lease
+            keys.extend(lease.keys)
+            args.extend((len(lease.keys), ask.now, ask.need, ask.extra, ask.back))
+            args.extend(lease.spec)
+        try:
+            answer = self._script(keys=keys, args=args, client=self._client)
         except redis.RedisError as exc:
             raise QuotaStoreUnavailable(exc.__class__.__name__) from exc
-        return float(answer)
+        wait = float(answer[0])
+        if wait <= 0:
+            with self._changed:  # units and their expiry together: no one sees one alone
+                for ask, units in zip(asks, answer[1:], strict=True):
+                    if int(units):
+                        ask.lease.units += int(units)
+                        ask.lease.expires = ask.now + LEASE_SECONDS
+        return wait

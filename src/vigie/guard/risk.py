@@ -68,8 +68,9 @@ class AccountState:
     questions: int = 0
     day: int = -1
     day_count: int = 0
-    hour: int = -1
+    hour: int = -1  # hour slot since the epoch (the local day changes on a slot change)
     hour_count: int = 0
+    off_now: bool = False  # the current hour slot is off hours
     throttle_times: list[float] = field(default_factory=list)  # the last quota refusals
     slowed_until: float = 0.0
     estimates_day: int = 0
@@ -115,17 +116,18 @@ class AccountState:
 
     def recent_throttles(self, now: float) -> int:
         """Quota refusals in the last ten minutes."""
-        return sum(1 for t in self.throttle_times if now - t < THROTTLE_MEMORY)
+        times = self.throttle_times
+        return sum(1 for t in times if now - t < THROTTLE_MEMORY) if times else 0
 
     def learn(self, q: Question, positive: bool, now: float, peers: Peers, view: Shares) -> bool:
         """Update the counters and ``view`` with one answered question; True when its patient is
         a stranger (born far from the practice and never seen by this account)."""
-        day, hour, weekday = local_clock(now)
-        if day != self.day:
-            self.roll_day(day, peers)
         hour_slot = int(now // 3_600)
-        if hour_slot != self.hour:
-            self.hour, self.hour_count = hour_slot, 0
+        if hour_slot != self.hour:  # local time is UTC+1: its days start on a slot too
+            day, hour, weekday = local_clock(now)
+            if day != self.day:
+                self.roll_day(day, peers)
+            self.hour, self.hour_count, self.off_now = hour_slot, 0, off_hours(hour, weekday)
         self.hour_count += 1
         self.day_count += 1
         self.questions += 1
@@ -135,7 +137,7 @@ class AccountState:
             if len(self.seen) >= SEEN_GENERATION:
                 self.seen_before, self.seen = self.seen, set()
             self.seen.add(q.patient)
-        off = off_hours(hour, weekday)
+        off = self.off_now
         v = view
         sequential = q.series == v.last_series and 0 < abs(q.order - v.last_order) <= 3
         v.last_series, v.last_order = q.series, q.order

@@ -59,9 +59,8 @@ def assess(
     throttles = st.recent_throttles(now)
     if throttles >= 2:
         add(Signal("rafale", 4, throttles, 0, "refus de quota en 10 minutes"))
-    own = max(st.baseline, 1.0)
-    hourly = max(12.0, 4 * own / 9)
-    if st.hour_count > hourly:
+    own = st.baseline if st.baseline > 1.0 else 1.0
+    if st.hour_count > 12.0 and st.hour_count > 4 * own / 9:
         add(Signal("volume_heure", 3, st.hour_count, own / 9, "questions dans l'heure"))
     if st.day_count >= 20 and st.day_count > 3 * own:
         add(Signal("volume_compte", 2, st.day_count, own, "questions du jour vs habitude"))
@@ -83,7 +82,7 @@ def assess(
         add(Signal("sans_carte", 3, v.cardless, peers.cardless, "part de questions sans carte"))
     if st.orphans > 0.8:
         add(Signal("devis_orphelins", 1, st.orphans, 0.3, "devis jamais suivis d'un accord"))
-    if st.new_origin(now):
+    if len(st.origins) >= 2 and st.new_origin(now):
         add(Signal("nouvelle_origine", 1, 1, 0, "appareil ou réseau nouveau (moins de 24 h)"))
     if platform.accounts_on_origin >= SHARED_ORIGIN:
         shared = platform.accounts_on_origin
