@@ -249,9 +249,10 @@ def markdown(results: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
             out += [
                 "The guard's cost (bench/guard.py): the same bodies alternately without and with "
                 "the guard, in blocks of 100, in one process, questions spread over 500 accounts "
-                "so that no quota refuses; quotas in memory, or shared through Redis (one round "
-                "trip each). The HTTP scenarios above run without the guard: one account asking "
-                "thousands of questions a second is what it stops.",
+                "so that no quota refuses; quotas in memory, or shared through Redis (leased "
+                "per process in small batches; the JSON counts round trips still paid). The HTTP "
+                "scenarios above run without the guard: one account asking thousands of "
+                "questions a second is what it stops.",
                 "",
             ]
             lines, found = guard_rows(

@@ -235,3 +235,22 @@ def test_an_agreement_whose_answer_is_withheld_is_cancelled(
         agreements = conn.execute(select(Agreement.number, Agreement.cancelled_at)).all()
     assert len(agreements) == 1 and agreements[0].cancelled_at is not None
     assert ("cancellation", "rpps:" + auth_rpps(), "cancelled") in _log(guarded_runtime)
+
+
+def test_stopping_the_server_gives_held_quota_back(guarded_runtime: Runtime) -> None:
+    app = create_app(guarded_runtime)
+    real = app.state.guard.guard.quotas
+    closed: list[bool] = []
+
+    class Recording:
+        def take(self, checks: object, now: float) -> float:
+            return float(real.take(checks, now))
+
+        def close(self) -> None:
+            closed.append(True)
+            real.close()
+
+    app.state.guard.guard.quotas = Recording()
+    with TestClient(app):
+        assert not closed
+    assert closed == [True]

@@ -20,6 +20,9 @@ class Unlimited:
     def take(self, checks: object, now: float) -> float:
         return 0.0
 
+    def close(self) -> None:
+        pass
+
 
 class Blind(Guard):
     """Quotas and risk without consequence: what the attacks get with no guard at all."""

@@ -125,6 +125,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         background = _checkpoints(runtime) if runtime.engine.dialect.name == "sqlite" else None
         sequencer = start_sequencer(runtime)
         yield
+        if _app.state.guard is not None:  # leased quota units go back to the shared store
+            await to_thread.run_sync(_app.state.guard.guard.quotas.close)
         sequencer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sequencer

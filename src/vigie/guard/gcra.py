@@ -25,6 +25,10 @@ class QuotaStore(Protocol):
         """0.0 when admitted (and charged), else the seconds to wait before a retry."""
         ...
 
+    def close(self) -> None:
+        """Give back what this process holds (leased units) when it stops."""
+        ...
+
 
 def wait_for(tat: float | None, limit: int, period: float, now: float) -> tuple[float, float]:
     """(seconds to wait, new TAT if admitted) for one key."""
@@ -61,6 +65,9 @@ class MemoryQuotaStore:
                 tat = get(key, now)
                 tats[key] = (tat if tat > now else now) + period / limit
             return 0.0
+
+    def close(self) -> None:
+        """Nothing is held for anyone else: the quotas live and die with this process."""
 
     def _sweep(self, now: float) -> None:
         self._swept = now
