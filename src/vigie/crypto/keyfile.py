@@ -8,14 +8,13 @@ each kind; keys marked "retiring" stay until a rotation has moved every record o
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from vigie.crypto.secret_file import write_private_json
+from vigie.crypto.secret_file import PrivateFileError, read_private_json, write_private_json
 
 KeyState = Literal["active", "retiring"]
 
@@ -86,14 +85,16 @@ def generate() -> KeyFile:
 
 def load(path: Path) -> KeyFile:
     try:
-        mode = path.stat().st_mode & 0o777
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise KeyFileError(f"no key file at {path}: run 'vigie keys init'") from exc
-    except (OSError, ValueError) as exc:
-        raise KeyFileError(f"the key file {path} cannot be read: {exc.__class__.__name__}") from exc
-    if mode & 0o077:
-        raise KeyFileError(f"the key file {path} is readable by others (mode {mode:o}); use 0600")
+        raw = read_private_json(path)
+    except PrivateFileError as exc:
+        if exc.reason == "missing":
+            raise KeyFileError(f"no key file at {path}: run 'vigie keys init'") from exc
+        if exc.reason == "open":
+            raise KeyFileError(
+                f"the key file {path} is readable by others (mode {exc.mode:o}); use 0600"
+            ) from exc
+        cause = exc.__cause__.__class__.__name__
+        raise KeyFileError(f"the key file {path} cannot be read: {cause}") from exc
     try:
         keys = KeyFile(
             master_keys=[_decode(k) for k in raw["master_keys"]],

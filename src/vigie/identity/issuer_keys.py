@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import secrets
 import threading
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc.jwk import KeySet, OKPKey
 
-from vigie.crypto.secret_file import write_private_json
+from vigie.crypto.secret_file import PrivateFileError, read_private_json, write_private_json
 
 SIGNING_ALG = "Ed25519"  # RFC 9864 (fully specified; "EdDSA" is deprecated)
 KEPT_SIGNING_KEYS = 3
@@ -66,14 +65,14 @@ def _new_signing_key() -> OKPKey:
 
 def load(path: Path) -> IssuerKeys:
     try:
-        mode = path.stat().st_mode & 0o777
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise IssuerKeyError(f"pas de fichier de clés d'émetteur : {path}") from exc
-    except (OSError, ValueError) as exc:
-        raise IssuerKeyError(f"fichier de clés d'émetteur illisible : {path}") from exc
-    if mode & 0o077:
-        raise IssuerKeyError(f"le fichier de clés {path} est lisible par d'autres ; mode 0600")
+        raw = read_private_json(path)
+    except PrivateFileError as exc:
+        message = {
+            "missing": f"pas de fichier de clés d'émetteur : {path}",
+            "unreadable": f"fichier de clés d'émetteur illisible : {path}",
+            "open": f"le fichier de clés {path} est lisible par d'autres ; mode 0600",
+        }[exc.reason]
+        raise IssuerKeyError(message) from exc
     try:
         signing = tuple(OKPKey.import_key(k) for k in raw["signing_keys"])
         secret = base64.b64decode(raw["secret"], validate=True)
