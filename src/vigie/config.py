@@ -22,14 +22,19 @@ class Settings(BaseSettings):
     keys: Path = Path("var/keys.json")
     # Database connections per server process (and as many worker threads).
     db_pool: int = 8
-    # Run store calls in worker threads rather than on the event loop (see api.deps.Services).
-    # Unset: threads for PostgreSQL (its calls wait on the network and on commits), the event
-    # loop for SQLite (its calls only compute).
+    # Where a server's store calls run (see api.deps.Services). Unset: on SQLite, on the event
+    # loop (its calls only compute); on PostgreSQL, eligibility questions wait for the database
+    # on the event loop (vigie.db.loop_engines) and rarer calls run in worker threads.
+    # 1: every store call in worker threads; 0: every one on the event loop, blocking it.
     store_threads: bool | None = None
 
     def store_calls_in_threads(self, dialect: str) -> bool:
         """Whether a server on a store of this SQLAlchemy dialect runs store calls in threads."""
         return self.store_threads if self.store_threads is not None else dialect == "postgresql"
+
+    def loop_engines(self, dialect: str) -> bool:
+        """Whether eligibility questions wait for PostgreSQL on the event loop."""
+        return self.store_threads is None and dialect == "postgresql"
 
     # How often a server process reloads the list of revoked tokens: bounds a revocation's delay.
     token_cache_seconds: float = 5.0

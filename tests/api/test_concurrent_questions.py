@@ -1,6 +1,6 @@
 """Questions answered concurrently by one server process (on SQLite they share a group commit,
-on PostgreSQL they overlap in worker threads): every one answered and logged, and two
-agreements racing for one equipment cannot both consume it."""
+on PostgreSQL their database waits overlap on the event loop): every one answered and logged,
+and two agreements racing for one equipment cannot both consume it."""
 
 from __future__ import annotations
 
@@ -69,8 +69,25 @@ async def _post(app: ASGIApp, body: dict[str, Any], token: str) -> Answer:
     return Answer(status, b"".join(chunks))
 
 
-async def _ask_together(runtime: Runtime, bodies: list[dict[str, Any]]) -> list[Answer]:
+async def _ask_together(
+    runtime: Runtime, bodies: list[dict[str, Any]], in_use: list[int] | None = None
+) -> list[Answer]:
+    """``in_use``: on PostgreSQL, filled with the loop engines' connections in use over time."""
     app = create_app(runtime)
+    loop = app.state.services.loop
+    if loop is not None and in_use is not None:
+        count = [0]
+
+        def moved(step: int) -> Any:
+            def listener(*_args: Any) -> None:
+                count[0] += step
+                in_use.append(count[0])
+
+            return listener
+
+        for engine in (loop.main, loop.estimates):
+            event.listen(engine, "checkout", moved(1))
+            event.listen(engine, "checkin", moved(-1))
     token = professional_token(runtime)
     # The first question verifies the token; the others then take the fast lane together.
     first = await _post(app, request(ALICE), token)
@@ -84,7 +101,8 @@ def test_concurrent_questions_are_all_answered_and_logged(runtime: Runtime) -> N
     logged = _count(runtime, LogEntry.id)
     commits: list[int] = []
     event.listen(runtime.engine, "commit", lambda _conn: commits.append(1))
-    answers = asyncio.run(_ask_together(runtime, bodies))
+    in_use: list[int] = []
+    answers = asyncio.run(_ask_together(runtime, bodies, in_use))
     assert [a.status_code for a in answers] == [200] * len(bodies)
     numbers = [a.json()["agreement"] for a in answers if a.json()["agreement"]]
     assert len(numbers) == len(set(numbers)) == 12  # each agreement its own number
@@ -92,6 +110,8 @@ def test_concurrent_questions_are_all_answered_and_logged(runtime: Runtime) -> N
     assert _count(runtime, LogEntry.id) == logged + 1 + len(bodies)
     if runtime.engine.dialect.name == "sqlite":  # questions of one loop turn: one COMMIT
         assert len(commits) < len(bodies) / 2, commits
+    else:  # each waits for PostgreSQL on its own connection while the others go on
+        assert max(in_use) > 1, in_use
 
 
 def test_two_racing_agreements_for_one_equipment_pay_it_once(runtime: Runtime) -> None:

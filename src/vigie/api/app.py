@@ -31,6 +31,7 @@ from vigie.api.incident_routes import router as incident_router
 from vigie.api.oidc_routes import router as oidc_router
 from vigie.audit.background import start_sequencer
 from vigie.db.engine import checkpoint_in_background
+from vigie.db.loop_engines import LoopEngines
 from vigie.identity.authentication import Authenticator
 from vigie.runtime import Runtime
 from vigie.web.routes import router as portal_router
@@ -132,6 +133,8 @@ def create_app(runtime: Runtime) -> FastAPI:
             await sequencer
         if background is not None:
             background.cancel()
+        if _app.state.services.loop is not None:
+            await _app.state.services.loop.dispose()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -142,10 +145,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    dialect = runtime.engine.dialect.name
     app.state.services = Services(
         runtime,
         auth=Authenticator(runtime.settings, runtime.engine),
-        inline=not runtime.settings.store_calls_in_threads(runtime.engine.dialect.name),
+        inline=not runtime.settings.store_calls_in_threads(dialect),
+        loop=LoopEngines(runtime.engine) if runtime.settings.loop_engines(dialect) else None,
     )
     app.state.guard = build_guard(runtime)
     errors.install(app)

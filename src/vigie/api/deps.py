@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from vigie.db.group_commit import GroupCommit
+from vigie.db.loop_engines import LoopEngines
 from vigie.eligibility.service import PlanCache
 from vigie.identity.authentication import Authenticator
 from vigie.identity.principal import Principal, Role
@@ -39,17 +40,26 @@ class Services:
     # On SQLite, store calls run on the event loop: each worker process answers one request at
     # a time, like a classic synchronous worker, and capacity grows with ``--workers``; a thread
     # hand-over per request (and the GIL contention it brings) costs more than the overlap it
-    # buys, since SQLite's calls only compute. On PostgreSQL they run in worker threads: its
-    # calls mostly wait (network, commits), and overlapping them doubled `agree`'s throughput.
-    # ``VIGIE_STORE_THREADS=0|1`` forces one or the other.
+    # buys, since SQLite's calls only compute. On PostgreSQL, whose calls mostly wait (network,
+    # commits), eligibility questions wait on the event loop (``loop``) and rarer calls run in
+    # worker threads. ``VIGIE_STORE_THREADS=0|1`` forces every call onto one or the other.
     inline: bool = True
 
     # On SQLite, on the event loop: the questions of one loop turn share one transaction.
     group: GroupCommit | None = None
 
+    # On PostgreSQL, unless forced: eligibility flows wait for the database on the event loop
+    # (vigie.db.loop_engines); other store calls still go to worker threads.
+    loop: LoopEngines | None = None
+
     def __post_init__(self) -> None:
         if self.inline and self.runtime.engine.dialect.name == "sqlite":
             self.group = GroupCommit(self.runtime.engine)
+
+    @property
+    def light_inline(self) -> bool:
+        """Whether calls that mostly compute (the guard's checks) run on the event loop."""
+        return self.inline or self.loop is not None
 
     async def call(self, func: Callable[..., T], *args: object) -> T:
         """Run a blocking store call where it costs least (see ``inline``)."""
@@ -57,10 +67,22 @@ class Services:
             return func(*args)
         return await run_in_threadpool(func, *args)
 
+    async def call_light(self, func: Callable[..., T], *args: object) -> T:
+        """``call`` for work that mostly computes and seldom waits: on the event loop unless
+        every store call goes to threads."""
+        if self.light_inline:
+            return func(*args)
+        return await run_in_threadpool(func, *args)
+
     async def call_grouped(self, func: Callable[..., T], *args: object) -> T:
-        """``call`` for a function taking ``unit=``: its writes join the group commit if any."""
+        """``call`` for a function taking ``unit=``: its writes join the group commit if any;
+        with loop engines, it takes ``engine=`` and ``estimates=`` and waits on the loop."""
         if self.group is not None:
             return await self.group.run(func, *args)
+        if self.loop is not None:
+            return await self.loop.run(
+                func, *args, engine=self.loop.main, estimates=self.loop.estimates
+            )
         return await self.call(func, *args)
 
 

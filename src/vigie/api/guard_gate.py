@@ -154,13 +154,13 @@ async def guarded(
 ) -> EligibilityAnswer | Response:
     """The eligibility flow between the guard's two checks; a Response when refused."""
     gate = Gate(guard, request, caller, body, fhir=fhir) if guard is not None else None
-    if gate is not None and (refused := await services.call(gate.admit)) is not None:
+    if gate is not None and (refused := await services.call_light(gate.admit)) is not None:
         return refused
     answer = await services.call_grouped(
         flows.check_eligibility, services.runtime, services.plans, caller, body,
         "fhir" if fhir else "json",
     )  # fmt: skip
-    if gate is not None and (refused := await services.call(gate.observe, answer.eligible)):
+    if gate is not None and (refused := await services.call_light(gate.observe, answer.eligible)):
         if answer.agreement is not None:
             # The answer is withheld: the agreement it carried is cancelled (and logged), so
             # that nothing stays consumed under a number nobody was given.

@@ -3,6 +3,8 @@ its access-log entry (vigie.audit) in the same transaction; no entry, no answer.
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
+
 from vigie.audit.access import cancellation_event, eligibility_note
 from vigie.audit.estimates import estimate_engine
 from vigie.audit.log import record
@@ -23,16 +25,21 @@ def check_eligibility(
     channel: str = "json",
     *,
     unit: Unit = write_transaction,
+    engine: Engine | None = None,
+    estimates: Engine | None = None,
 ) -> EligibilityAnswer:
-    """``unit``: where the question's writes go (its own transaction, or a group commit's)."""
+    """``unit``: where the question's writes go (its own transaction, or a group commit's).
+    ``engine`` and ``estimates``: the runtime's engine and its asynchronous-commit twin unless
+    given (vigie.db.loop_engines gives its own)."""
+    engine = engine or runtime.engine
     keyring = runtime.current_keyring()  # before the transaction: a reload needs a connection
     log_key = runtime.keys.audit_keys().pseudonym
     note = eligibility_note(log_key, caller, request, channel)
     cardless = request.card is None
-    if request.mode == "estimate" and runtime.engine.dialect.name == "postgresql" and not cardless:
+    if request.mode == "estimate" and engine.dialect.name == "postgresql" and not cardless:
         # The cover is read and the entry inserted by one statement, committed on its own
         # (asynchronously: see vigie.audit.estimates): an estimate writes nothing else.
-        with read_transaction(estimate_engine(runtime.engine)) as conn:
+        with read_transaction(estimates or estimate_engine(engine)) as conn:
             return decide(
                 conn,
                 keyring,
@@ -41,7 +48,7 @@ def check_eligibility(
                 plans=plans,
                 log=note.statement_params(),
             )
-    with unit(runtime.engine) as conn:
+    with unit(engine) as conn:
         answer = decide(conn, keyring, request, professional_id=caller.id, plans=plans)
         # Card-less, the mutuelle concerned is the one whose member answered.
         amc = store.cardless_amc(conn, keyring, request) if cardless and answer.eligible else None

@@ -1,0 +1,54 @@
+"""PostgreSQL connections that wait on the event loop, for the server's hottest flows.
+
+A PostgreSQL call mostly waits (the network, a commit). Sent to a worker thread, each question
+paid a hand-over there and back and the contention of a few dozen threads for the interpreter
+lock: more CPU than the flow itself. Run on the event loop with a blocking driver, the process
+idled through every wait. Here the flows stay plain synchronous code, run in a greenlet
+(SQLAlchemy's own asyncio bridge) whose every database wait, on psycopg's asyncio connections,
+lets the loop serve other requests meanwhile.
+
+Invariant: ``main`` and ``estimates`` are used only inside ``run``; everywhere else (commands,
+rarer routes in worker threads) the runtime's ordinary engine serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
+
+T = TypeVar("T")
+
+# Estimates commit their log entry asynchronously (see vigie.audit.estimates).
+ASYNC_COMMIT = {"options": "-c synchronous_commit=off"}
+
+
+class LoopEngines:
+    """The loop-waiting twins of a PostgreSQL engine: one for writes, one for estimates."""
+
+    def __init__(self, main: Engine) -> None:
+        pool: Any = main.pool
+        size, timeout = pool.size(), pool._timeout
+        self._main = create_async_engine(
+            main.url, pool_size=size, max_overflow=0, pool_timeout=timeout
+        )
+        self._estimates = create_async_engine(
+            main.url, pool_size=size, max_overflow=0, pool_timeout=timeout,
+            connect_args=ASYNC_COMMIT,
+        )  # fmt: skip
+        self.main: Engine = self._main.sync_engine
+        self.estimates: Engine = self._estimates.sync_engine
+
+    async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``func(*args, **kwargs)`` in a greenlet: its waits on ``main`` or ``estimates``
+        return control to the event loop."""
+        result: T = await greenlet_spawn(func, *args, **kwargs)
+        return result
+
+    async def dispose(self) -> None:
+        engines: tuple[AsyncEngine, ...] = (self._main, self._estimates)
+        for engine in engines:
+            await engine.dispose()
