@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vigie.db.group_commit import GroupCommit
 from vigie.db.loop_engines import LoopEngines
+from vigie.eligibility.flows import Engines
 from vigie.eligibility.service import PlanCache
 from vigie.identity.authentication import Authenticator
 from vigie.identity.principal import Principal, Role
@@ -76,13 +77,13 @@ class Services:
 
     async def call_grouped(self, func: Callable[..., T], *args: object) -> T:
         """``call`` for a function taking ``unit=``: its writes join the group commit if any;
-        with loop engines, it takes ``engine=`` and ``estimates=`` and waits on the loop."""
+        with loop engines, it takes ``engines=`` and waits on the loop."""
         if self.group is not None:
             return await self.group.run(func, *args)
         if self.loop is not None:
-            return await self.loop.run(
-                func, *args, engine=self.loop.main, estimates=self.loop.estimates
-            )
+            loop = self.loop
+            engines = Engines(loop.main, loop.main, loop.estimates)
+            return await loop.run(func, *args, engines=engines)
         return await self.call(func, *args)
 
 

@@ -8,8 +8,9 @@ visible at once and reaches disk within three WAL-writer delays (0.6 s by defaul
 of the PostgreSQL server in that window can lose estimate entries; agreements, cancellations and
 imports, which change data, keep synchronous commits on the main engine.
 
-Invariant: these connections serve only estimate statements (autocommit), never a transaction
-that changes anything but the access log.
+Invariant: these connections serve only single statements in autocommit (estimates, and the
+entries of agree-mode answers that made no agreement), never a transaction, and nothing that
+changes anything but the access log.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
+from vigie.db.engine import autocommit_engine
+
 _ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
@@ -27,12 +30,15 @@ def estimate_engine(main: Engine) -> Engine:
     twin = _ENGINES.get(main)
     if twin is None:
         pool: Any = main.pool
-        twin = create_engine(
-            main.url,
-            pool_size=pool.size(),
-            max_overflow=0,
-            pool_timeout=pool._timeout,
-            connect_args={"options": "-c synchronous_commit=off"},
+        twin = autocommit_engine(
+            create_engine(
+                main.url,
+                pool_size=pool.size(),
+                max_overflow=0,
+                pool_timeout=pool._timeout,
+                isolation_level="AUTOCOMMIT",
+                connect_args={"options": "-c synchronous_commit=off"},
+            )
         )
         _ENGINES[main] = twin
 

@@ -109,13 +109,37 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+# PostgreSQL engines made with isolation_level="AUTOCOMMIT" (the estimates' engines): their
+# connections stay in autocommit, rather than be switched in and out of it at each checkout.
+_AUTOCOMMIT: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def autocommit_engine(engine: Engine) -> Engine:
+    """Declare ``engine`` (created with isolation_level="AUTOCOMMIT") as such."""
+    _AUTOCOMMIT.add(engine)
+    return engine
+
+
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     """Reads that change nothing. SQLite: one snapshot that neither waits for nor blocks a
     writer (WAL). PostgreSQL: autocommit, each statement reading committed data, which saves
     the BEGIN and COMMIT round trips (a third of an estimate's time)."""
     with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql" and engine not in _AUTOCOMMIT:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def autocommit(engine: Engine) -> Iterator[Connection]:
+    """PostgreSQL: each statement is its own transaction, committed when it returns; no BEGIN
+    or COMMIT round trip. For units of work that are a single statement."""
+    if engine.dialect.name != "postgresql":
+        raise ValueError("autocommit units are for PostgreSQL")
+    with engine.connect() as conn:
+        if engine not in _AUTOCOMMIT:
             conn.execution_options(isolation_level="AUTOCOMMIT")
         with conn.begin():
             yield conn

@@ -7,8 +7,8 @@ idled through every wait. Here the flows stay plain synchronous code, run in a g
 (SQLAlchemy's own asyncio bridge) whose every database wait, on psycopg's asyncio connections,
 lets the loop serve other requests meanwhile.
 
-Invariant: ``main`` and ``estimates`` are used only inside ``run``; everywhere else (commands,
-rarer routes in worker threads) the runtime's ordinary engine serves.
+Invariant: ``main`` and ``estimates`` are used only inside ``run``; everywhere else
+(commands, rarer routes in worker threads) the runtime's ordinary engine serves.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
+from vigie.db.engine import autocommit_engine
+
 T = TypeVar("T")
 
 # Estimates commit their log entry asynchronously (see vigie.audit.estimates).
@@ -27,24 +29,26 @@ ASYNC_COMMIT = {"options": "-c synchronous_commit=off"}
 
 
 class LoopEngines:
-    """The loop-waiting twins of a PostgreSQL engine: one for writes, one for estimates."""
+    """The loop-waiting twins of a PostgreSQL engine: ``main`` for transactions and single
+    statements committed synchronously, ``estimates`` for single statements committed
+    asynchronously (see vigie.audit.estimates). Two pools, not three: a third, for single
+    statements only, saved nothing measurable and would hold connections of its own."""
 
     def __init__(self, main: Engine) -> None:
         pool: Any = main.pool
-        size, timeout = pool.size(), pool._timeout
-        self._main = create_async_engine(
-            main.url, pool_size=size, max_overflow=0, pool_timeout=timeout
-        )
+        options: dict[str, Any] = {
+            "pool_size": pool.size(), "max_overflow": 0, "pool_timeout": pool._timeout
+        }  # fmt: skip
+        self._main = create_async_engine(main.url, **options)
         self._estimates = create_async_engine(
-            main.url, pool_size=size, max_overflow=0, pool_timeout=timeout,
-            connect_args=ASYNC_COMMIT,
-        )  # fmt: skip
+            main.url, isolation_level="AUTOCOMMIT", connect_args=ASYNC_COMMIT, **options
+        )
         self.main: Engine = self._main.sync_engine
-        self.estimates: Engine = self._estimates.sync_engine
+        self.estimates: Engine = autocommit_engine(self._estimates.sync_engine)
 
     async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``func(*args, **kwargs)`` in a greenlet: its waits on ``main`` or ``estimates``
-        return control to the event loop."""
+        """``func(*args, **kwargs)`` in a greenlet: its waits on these engines return control
+        to the event loop."""
         result: T = await greenlet_spawn(func, *args, **kwargs)
         return result
 

@@ -48,6 +48,14 @@ def fetch(conn: Connection, statement: Sql, params: dict[str, Any]) -> list[tupl
         cursor.close()
 
 
+def execute(conn: Connection, statement: Sql, params: dict[str, Any]) -> None:
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(statement.postgres if is_postgres(conn) else statement.sqlite, params)
+    finally:
+        cursor.close()
+
+
 def execute_many(conn: Connection, statement: Sql, rows: Sequence[dict[str, Any]]) -> None:
     cursor = conn.connection.cursor()
     try:

@@ -3,18 +3,32 @@ its access-log entry (vigie.audit) in the same transaction; no entry, no answer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Engine
 
 from vigie.audit.access import cancellation_event, eligibility_note
 from vigie.audit.estimates import estimate_engine
 from vigie.audit.log import record
 from vigie.db.engine import Unit, read_transaction, write_transaction
-from vigie.eligibility import store
+from vigie.eligibility import lock_free, store
 from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
 from vigie.eligibility.service import PlanCache, cancel_agreement, decide
 from vigie.identity.service import ProfessionalView
 from vigie.rights.protected import cardless_message, unseal
 from vigie.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Engines:
+    """Where a PostgreSQL question's statements go: ``main``, transactions; ``single``, units of
+    one statement, committed synchronously; ``estimates``, units of one statement that change
+    only the access log, committed asynchronously (vigie.audit.estimates). The same engine may
+    serve as ``main`` and ``single`` (vigie.db.engine.autocommit switches its connections)."""
+
+    main: Engine
+    single: Engine
+    estimates: Engine
 
 
 def check_eligibility(
@@ -25,29 +39,35 @@ def check_eligibility(
     channel: str = "json",
     *,
     unit: Unit = write_transaction,
-    engine: Engine | None = None,
-    estimates: Engine | None = None,
+    engines: Engines | None = None,
 ) -> EligibilityAnswer:
     """``unit``: where the question's writes go (its own transaction, or a group commit's).
-    ``engine`` and ``estimates``: the runtime's engine and its asynchronous-commit twin unless
-    given (vigie.db.loop_engines gives its own)."""
-    engine = engine or runtime.engine
+    ``engines``: the runtime's engine and its twins unless given (see vigie.db.loop_engines)."""
+    engine = engines.main if engines is not None else runtime.engine
     keyring = runtime.current_keyring()  # before the transaction: a reload needs a connection
     log_key = runtime.keys.audit_keys().pseudonym
     note = eligibility_note(log_key, caller, request, channel)
     cardless = request.card is None
-    if request.mode == "estimate" and engine.dialect.name == "postgresql" and not cardless:
-        # The cover is read and the entry inserted by one statement, committed on its own
-        # (asynchronously: see vigie.audit.estimates): an estimate writes nothing else.
-        with read_transaction(estimates or estimate_engine(engine)) as conn:
-            return decide(
-                conn,
-                keyring,
-                request,
-                professional_id=caller.id,
-                plans=plans,
-                log=note.statement_params(),
-            )
+    if engine.dialect.name == "postgresql" and not cardless:
+        engines = engines or Engines(engine, engine, estimate_engine(engine))
+        if request.mode == "estimate":
+            # The cover is read and the entry inserted by one statement, committed on its own
+            # (asynchronously: see vigie.audit.estimates): an estimate writes nothing else.
+            with read_transaction(engines.estimates) as conn:
+                return decide(
+                    conn,
+                    keyring,
+                    request,
+                    professional_id=caller.id,
+                    plans=plans,
+                    log=note.statement_params(),
+                )
+        answer = lock_free.agree(
+            engines.single, engines.estimates, keyring, request, note,
+            professional_id=caller.id, plans=plans,
+        )  # fmt: skip
+        if answer is not None:
+            return answer
     with unit(engine) as conn:
         answer = decide(conn, keyring, request, professional_id=caller.id, plans=plans)
         # Card-less, the mutuelle concerned is the one whose member answered.

@@ -125,49 +125,65 @@ def decide(
         if needs_history(request, coverage.plan)
         else History()
     )
-    splits = split_lines(
+    splits = split(coverage, request, past)
+    number = None
+    if agree and pays(splits):
+        agreement = new_agreement(coverage, request, splits, professional_id, now)
+        store.insert_agreement(conn, agreement)
+        number = agreement.number
+    return answer_of(splits, number)
+
+
+def split(coverage: Coverage, request: EligibilityRequest, past: History) -> list[LineSplit]:
+    return split_lines(
         coverage.plan,
         [_line(line) for line in request.lines],
         care_date=request.date,
         birth_date=request.patient.birth_date,
         history=past,
     )
-    number = None
-    if agree and any(s.amc > 0 for s in splits):
-        number = _record_agreement(
-            conn, coverage, request, splits, professional_id, now or datetime.now(UTC)
-        )
-    return EligibilityAnswer(eligible=True, agreement=number, lines=[_out(s) for s in splits])
 
 
-def _record_agreement(
-    conn: Connection,
+def pays(splits: list[LineSplit]) -> bool:
+    """Whether an agreement would guarantee anything (otherwise none is made)."""
+    return any(s.amc > 0 for s in splits)
+
+
+def answer_of(splits: list[LineSplit], agreement: str | None) -> EligibilityAnswer:
+    return EligibilityAnswer(eligible=True, agreement=agreement, lines=[_out(s) for s in splits])
+
+
+def new_agreement(
     coverage: Coverage,
     request: EligibilityRequest,
     splits: list[LineSplit],
     professional_id: int,
-    now: datetime,
-) -> str:
-    number = new_agreement_number(now)
-    store.insert_agreement(
-        conn,
-        number=number,
+    now: datetime | None = None,
+) -> store.NewAgreement:
+    """The agreement guaranteeing ``splits``, under a new number, with what it consumes."""
+    moment = now or datetime.now(UTC)
+    return store.NewAgreement(
+        number=new_agreement_number(moment),
         beneficiary_id=coverage.beneficiary_id,
         professional_id=professional_id,
         care_date=request.date,
-        now=now,
-        lines=[
-            {
-                "category": s.category.value,
-                "family": equipment_family(s.category) if s.starts_period else None,
-                "per_year": int(_is_per_year(coverage.plan, s.category)),
-                "amc_cents": int(s.amc * 100),
-            }
-            for s in splits
-            if s.amc > 0
-        ],
+        now=moment,
+        lines=_consumed(coverage, splits),
     )
-    return number
+
+
+def _consumed(coverage: Coverage, splits: list[LineSplit]) -> list[dict[str, Any]]:
+    """The rows an agreement stores: what each paying line consumes."""
+    return [
+        {
+            "category": s.category.value,
+            "family": equipment_family(s.category) if s.starts_period else None,
+            "per_year": int(_is_per_year(coverage.plan, s.category)),
+            "amc_cents": int(s.amc * 100),
+        }
+        for s in splits
+        if s.amc > 0
+    ]
 
 
 def _is_per_year(plan: PlanTerms, category: Category) -> bool:

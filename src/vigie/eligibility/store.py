@@ -6,13 +6,16 @@ the beneficiary's own agreement lines not cancelled.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
+from vigie.audit.log import INSERT as LOG_INSERT
+from vigie.audit.log import Event, entry_params
 from vigie.crypto.keyring import Keyring
-from vigie.db.sql import Sql, day, execute_many, fetch, moment
+from vigie.db.sql import Sql, day, execute, execute_many, fetch, moment
 from vigie.eligibility.schemas import EligibilityRequest
 from vigie.rights.protected import cardless_message
 
@@ -75,6 +78,20 @@ NEW_AGREEMENT = Sql(
     " VALUES (:number, :beneficiary, :professional, :day, :now) RETURNING id"
 )
 
+# PostgreSQL agreements that lock nothing (see vigie.eligibility.lock_free): the agreement, its
+# lines and the access-log entry inserted by one statement, hence in one transaction.
+AGREEMENT_LOGGED = Sql(
+    "WITH a AS (INSERT INTO agreements"  # noqa: S608 (constant text)
+    " (number, beneficiary_id, professional_id, care_date, created_at)"
+    " VALUES (:number, :beneficiary, :professional, :day, :now) RETURNING id),"
+    " l AS (INSERT INTO agreement_lines"
+    " (agreement_id, beneficiary_id, category, family, per_year, care_date, amc_cents, cancelled)"
+    " SELECT a.id, :beneficiary, x.category, x.family, x.per_year, :day, x.amc_cents, 0"
+    " FROM a, unnest(CAST(:categories AS varchar[]), CAST(:families AS varchar[]),"
+    " CAST(:per_years AS integer[]), CAST(:cents AS integer[]))"
+    " AS x(category, family, per_year, amc_cents)) " + LOG_INSERT.sqlite
+)
+
 NEW_LINE = Sql(
     "INSERT INTO agreement_lines"
     " (agreement_id, beneficiary_id, category, family, per_year, care_date, amc_cents, cancelled)"
@@ -127,32 +144,53 @@ def history_rows(conn: Connection, beneficiary_id: int, care_date: date) -> list
     ]
 
 
-def insert_agreement(
-    conn: Connection,
-    *,
-    number: str,
-    beneficiary_id: int,
-    professional_id: int,
-    care_date: date,
-    now: datetime,
-    lines: list[dict[str, Any]],
-) -> None:
-    params = {
-        "number": number,
-        "beneficiary": beneficiary_id,
-        "professional": professional_id,
-        "day": day(conn, care_date),
-        "now": moment(conn, now),
-    }
+@dataclass(frozen=True)
+class NewAgreement:
+    """An agreement to store, with the rows of what its paying lines consume."""
+
+    number: str
+    beneficiary_id: int
+    professional_id: int
+    care_date: date
+    now: datetime
+    lines: list[dict[str, Any]]
+
+    def params(self, conn: Connection) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "beneficiary": self.beneficiary_id,
+            "professional": self.professional_id,
+            "day": day(conn, self.care_date),
+            "now": moment(conn, self.now),
+        }
+
+
+def insert_agreement(conn: Connection, agreement: NewAgreement) -> None:
+    params = agreement.params(conn)
     agreement_id = fetch(conn, NEW_AGREEMENT, params)[0][0]
     execute_many(
         conn,
         NEW_LINE,
         [
-            {**line, "agreement": agreement_id, "beneficiary": beneficiary_id, "day": params["day"]}
-            for line in lines
+            {**line, "agreement": agreement_id, "beneficiary": params["beneficiary"],
+             "day": params["day"]}
+            for line in agreement.lines
         ],
-    )
+    )  # fmt: skip
+
+
+def insert_agreement_logged(conn: Connection, agreement: NewAgreement, entry: Event) -> None:
+    """PostgreSQL: the agreement, its lines and its log entry ``entry`` in one statement."""
+    lines = agreement.lines
+    params = {
+        **agreement.params(conn),
+        "categories": [line["category"] for line in lines],
+        "families": [line["family"] for line in lines],
+        "per_years": [line["per_year"] for line in lines],
+        "cents": [line["amc_cents"] for line in lines],
+        **entry_params(entry),
+    }
+    execute(conn, AGREEMENT_LOGGED, params)
 
 
 def agreement_subject(
