@@ -93,24 +93,9 @@ def write_lock(engine: Engine) -> threading.Lock | None:
     return _WRITE_LOCKS.get(engine)
 
 
-# Where a unit of work runs: write_transaction, or a group commit's share of one.
-Unit = Callable[[Engine], AbstractContextManager[Connection]]
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One unit of work that will write: committed whole on success, rolled back on any error."""
-    for group in list(_GROUPS.get(engine, ())):
-        group.commit_now()
-    lock = write_lock(engine)
-    with lock if lock is not None else nullcontext(), engine.connect() as conn:
-        conn.execution_options(write=True)
-        with conn.begin():
-            yield conn
-
-
-# PostgreSQL engines made with isolation_level="AUTOCOMMIT" (the estimates' engines): their
-# connections stay in autocommit, rather than be switched in and out of it at each checkout.
+# PostgreSQL engines made with isolation_level="AUTOCOMMIT" (estimates' engines, the loop's
+# main engine): their connections stay in autocommit rather than be switched at each checkout;
+# write_transaction switches them to a transaction instead.
 _AUTOCOMMIT: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
@@ -118,6 +103,27 @@ def autocommit_engine(engine: Engine) -> Engine:
     """Declare ``engine`` (created with isolation_level="AUTOCOMMIT") as such."""
     _AUTOCOMMIT.add(engine)
     return engine
+
+
+# Where a unit of work runs: write_transaction, or a group commit's share of one.
+Unit = Callable[[Engine], AbstractContextManager[Connection]]
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One unit of work that will write: committed whole on success, rolled back on any error
+    (on an autocommit engine too: its connection is switched to a transaction for the while)."""
+    for group in list(_GROUPS.get(engine, ())):
+        group.commit_now()
+    lock = write_lock(engine)
+    with lock if lock is not None else nullcontext(), engine.connect() as conn:
+        if engine in _AUTOCOMMIT:  # the server's own default level, as a real transaction
+            level = conn.default_isolation_level or "READ COMMITTED"
+            conn.execution_options(write=True, isolation_level=level)
+        else:
+            conn.execution_options(write=True)
+        with conn.begin():
+            yield conn
 
 
 @contextmanager

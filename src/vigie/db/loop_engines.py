@@ -29,21 +29,22 @@ ASYNC_COMMIT = {"options": "-c synchronous_commit=off"}
 
 
 class LoopEngines:
-    """The loop-waiting twins of a PostgreSQL engine: ``main`` for transactions and single
-    statements committed synchronously, ``estimates`` for single statements committed
-    asynchronously (see vigie.audit.estimates). Two pools, not three: a third, for single
-    statements only, saved nothing measurable and would hold connections of its own."""
+    """The loop-waiting twins of a PostgreSQL engine: ``main`` for single statements committed
+    synchronously and for transactions, ``estimates`` for single statements committed
+    asynchronously (see vigie.audit.estimates). Both stay in autocommit: the common case, one
+    statement, switches nothing; ``write_transaction`` switches a ``main`` connection to a
+    transaction for the rarer units of several statements."""
 
     def __init__(self, main: Engine) -> None:
         pool: Any = main.pool
         options: dict[str, Any] = {
             "pool_size": pool.size(), "max_overflow": 0, "pool_timeout": pool._timeout
         }  # fmt: skip
-        self._main = create_async_engine(main.url, **options)
+        self._main = create_async_engine(main.url, isolation_level="AUTOCOMMIT", **options)
         self._estimates = create_async_engine(
             main.url, isolation_level="AUTOCOMMIT", connect_args=ASYNC_COMMIT, **options
         )
-        self.main: Engine = self._main.sync_engine
+        self.main: Engine = autocommit_engine(self._main.sync_engine)
         self.estimates: Engine = autocommit_engine(self._estimates.sync_engine)
 
     async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

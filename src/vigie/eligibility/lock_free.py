@@ -46,25 +46,22 @@ def agree(
     plans: PlanCache,
 ) -> EligibilityAnswer | None:
     """A card question in ``agree`` mode, answered and logged; None when its split depends on
-    past agreements (nothing written then). ``estimates``: the asynchronous-commit engine,
-    for the entries of answers that change nothing else (vigie.audit.estimates)."""
+    past agreements (nothing written then). ``engine`` reads the cover and writes an agreement
+    on one connection; ``estimates``, the asynchronous-commit engine, writes the entries of
+    answers that change nothing else (vigie.audit.estimates)."""
     if request.card is None or request.mode != "agree":
         raise ValueError("lock-free agreements are for card questions in agree mode")
-    with autocommit(estimates) as conn:
-        coverage = find_coverage(conn, keyring, request, plans, lock=False)
-    if coverage is not None and needs_history(request, coverage.plan):
-        return None
-    if coverage is None:
-        with autocommit(estimates) as conn:
-            record(conn, note.event(eligible=False, agreement=False))
-        return NOT_ELIGIBLE
-    splits = split(coverage, request, History())
-    if not pays(splits):
-        with autocommit(estimates) as conn:
-            record(conn, note.event(eligible=True, agreement=False))
-        return answer_of(splits, None)
-    agreement = new_agreement(coverage, request, splits, professional_id)
     with autocommit(engine) as conn:
-        entry = note.event(eligible=True, agreement=True)
-        store.insert_agreement_logged(conn, agreement, entry)
-    return answer_of(splits, agreement.number)
+        coverage = find_coverage(conn, keyring, request, plans, lock=False)
+        if coverage is not None and needs_history(request, coverage.plan):
+            return None
+        splits = split(coverage, request, History()) if coverage is not None else []
+        if coverage is not None and pays(splits):
+            agreement = new_agreement(coverage, request, splits, professional_id)
+            entry = note.event(eligible=True, agreement=True)
+            store.insert_agreement_logged(conn, agreement, entry)  # the same connection
+            return answer_of(splits, agreement.number)
+    # Nothing agreed: the entry is all that is written, committed asynchronously.
+    with autocommit(estimates) as conn:
+        record(conn, note.event(eligible=coverage is not None, agreement=False))
+    return answer_of(splits, None) if coverage is not None else NOT_ELIGIBLE

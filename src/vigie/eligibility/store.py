@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
 from vigie.audit.log import INSERT as LOG_INSERT
@@ -87,9 +88,9 @@ AGREEMENT_LOGGED = Sql(
     " l AS (INSERT INTO agreement_lines"
     " (agreement_id, beneficiary_id, category, family, per_year, care_date, amc_cents, cancelled)"
     " SELECT a.id, :beneficiary, x.category, x.family, x.per_year, :day, x.amc_cents, 0"
-    " FROM a, unnest(CAST(:categories AS varchar[]), CAST(:families AS varchar[]),"
-    " CAST(:per_years AS integer[]), CAST(:cents AS integer[]))"
-    " AS x(category, family, per_year, amc_cents)) " + LOG_INSERT.sqlite
+    " FROM a, json_to_recordset(CAST(:lines AS json))"
+    " AS x(category varchar, family varchar, per_year integer, amc_cents integer)) "
+    + LOG_INSERT.sqlite
 )
 
 NEW_LINE = Sql(
@@ -181,13 +182,10 @@ def insert_agreement(conn: Connection, agreement: NewAgreement) -> None:
 
 def insert_agreement_logged(conn: Connection, agreement: NewAgreement, entry: Event) -> None:
     """PostgreSQL: the agreement, its lines and its log entry ``entry`` in one statement."""
-    lines = agreement.lines
+    # The lines travel as one JSON text: cheaper for the driver than four typed arrays.
     params = {
         **agreement.params(conn),
-        "categories": [line["category"] for line in lines],
-        "families": [line["family"] for line in lines],
-        "per_years": [line["per_year"] for line in lines],
-        "cents": [line["amc_cents"] for line in lines],
+        "lines": orjson.dumps(agreement.lines).decode(),
         **entry_params(entry),
     }
     execute(conn, AGREEMENT_LOGGED, params)
