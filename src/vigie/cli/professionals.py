@@ -3,6 +3,7 @@ development identity provider (for scripts and tests), and their revocation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import typer
@@ -17,6 +18,7 @@ from vigie.identity.token_service import (
     revoke_jti,
     revoke_subject,
 )
+from vigie.runtime import Runtime
 
 professional_app = typer.Typer(help="Professionnels de santé.", no_args_is_help=True)
 token_app = typer.Typer(help="Jetons d'accès (JWT courts).", no_args_is_help=True)
@@ -54,23 +56,29 @@ def issue(
 ) -> None:
     """Print an access token (JWT of the development identity provider), alone on stdout."""
     with runtime() as rt:
-        if rt.settings.environment == "production" or not rt.settings.dev_idp:
-            raise fail("refusé : le fournisseur d'identité de développement est désactivé")
-        keys = issuer_keys.load_or_create(rt.settings.issuer_keys_path())
+        token = minter(rt, minutes)(rpps)
+    typer.echo(token)
+
+
+def minter(rt: Runtime, minutes: int) -> Callable[[str], str]:
+    """RPPS -> a fresh access token of the development identity provider (refused, as a
+    command failure, in production or with that provider off)."""
+    if rt.settings.environment == "production" or not rt.settings.dev_idp:
+        raise fail("refusé : le fournisseur d'identité de développement est désactivé")
+    keys = issuer_keys.load_or_create(rt.settings.issuer_keys_path())
+
+    def mint(rpps: str) -> str:
         try:
             with write_transaction(rt.engine) as conn:
                 subject, claims = dev_idp.professional_claims(conn, rpps)
-                token = issue_access_token(
-                    conn,
-                    keys,
-                    rt.settings,
-                    subject=subject,
-                    claims=claims,
+                return issue_access_token(
+                    conn, keys, rt.settings, subject=subject, claims=claims,
                     ttl=timedelta(minutes=minutes),
-                )
+                )  # fmt: skip
         except dev_idp.DevSignInError as exc:
             raise fail(str(exc)) from exc
-    typer.echo(token)
+
+    return mint
 
 
 @token_app.command("revoke")

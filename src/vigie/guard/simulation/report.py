@@ -97,11 +97,14 @@ def _duration(seconds: float | None) -> str:
 
 
 def table(data: dict[str, Any]) -> Table:
-    size = data["size"]
-    title = (
-        f"vigie simulate : {size['professionals']:,} professionnels, {size['insured']:,} assurés,"
-        f" {size['days']} jours ({data['elapsed_s']} s)"
-    ).replace(",", " ")
+    if data.get("mode") == "http":
+        title = f"vigie simulate --http : attaques en direct ({data['elapsed_s']} s)"
+    else:
+        size = data["size"]
+        title = (
+            f"vigie simulate : {size['professionals']:,} professionnels, {size['insured']:,}"
+            f" assurés, {size['days']} jours ({data['elapsed_s']} s)"
+        ).replace(",", " ")
     out = Table(title=title)
     for column in ("scénario", "comptes", "questions", "exposés", "cible", "contenus", "délai max"):
         out.add_column(column, justify="right" if column != "scénario" else "left")
@@ -113,11 +116,14 @@ def table(data: dict[str, Any]) -> Table:
             _duration(s["containment_s_max"]), "oui" if s["met"] else "NON",
         )  # fmt: skip
     h = data["honest"]
-    out.add_row(
-        "faux confinements (honnêtes)", "", str(h["questions"]), "",
-        f"≤ {h['target_per_10k_days']} / 10 000 j", str(h["false_containments"]),
-        f"{h['false_containments_per_10k_days']} / 10 000 j", "oui" if h["met"] else "NON",
-    )  # fmt: skip
+    if h is not None:
+        out.add_row(
+            "faux confinements (honnêtes)", "", str(h["questions"]), "",
+            f"≤ {h['target_per_10k_days']} / 10 000 j", str(h["false_containments"]),
+            f"{h['false_containments_per_10k_days']} / 10 000 j", "oui" if h["met"] else "NON",
+        )  # fmt: skip
+    for why in data.get("not_run", {}).values():
+        out.add_row(why, "", "", "", "", "", "non exécuté", "—")
     return out
 
 
@@ -140,11 +146,13 @@ def chart(data: dict[str, Any], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xticks(list(positions), labels, rotation=15, ha="right", fontsize=8)
     h = data["honest"]
-    ax.set_title(
-        f"Exposés par scénario ; faux confinements : {h['false_containments_per_10k_days']}"
-        " / 10 000 jours-professionnels",
-        fontsize=10,
+    title = (
+        "Exposés par scénario, en direct contre le serveur (HTTP)"
+        if h is None
+        else f"Exposés par scénario ; faux confinements : {h['false_containments_per_10k_days']}"
+        " / 10 000 jours-professionnels"
     )
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
