@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -158,3 +159,69 @@ def test_a_bad_server_address_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "adresse de serveur invalide" in result.output
+
+
+class Scripted(live.Server):
+    """Answers from a script, in order: (status, body, Retry-After)."""
+
+    def __init__(self, answers: list[tuple[int, dict[str, object], float]]) -> None:
+        super().__init__("http://127.0.0.1:9")
+        self.answers = answers
+        self.tokens: list[str] = []
+
+    def connect(self) -> Any:
+        return Closable()
+
+    def ask(self, conn: Any, token: str, device: str, body: dict[str, Any]) -> Any:  # type: ignore[override]
+        self.tokens.append(token)
+        return self.answers.pop(0)
+
+
+class Closable:
+    def close(self) -> None:
+        pass
+
+
+def _attack(candidates: list[str]) -> live.Attack:
+    person = live.Person("123456789", "M1", "285047512301164", "1985-04-12", 1)
+    return live.Attack(
+        "d",
+        candidates,
+        "sim/test",
+        lambda: (person.question(date.today(), cardless=True), person.nir),
+        0.0,
+    )
+
+
+def test_a_spent_day_quota_holds_the_attack_past_the_run() -> None:
+    minted = iter(f"token-{i}" for i in range(10))
+    server = Scripted([
+        (200, {"eligible": True}, 0.0),
+        (401, {"reason": "step_up_required"}, 0.0),
+        (200, {"eligible": False}, 0.0),
+        (429, {"reason": "quota_exceeded"}, 7_200.0),
+    ])  # fmt: skip
+    outcome = _attack(["10000000009"]).run(
+        server, lambda _rpps: next(minted), time.monotonic() + 60
+    )
+    result = outcome.result()
+    assert result["contained_by"] == "quota" and result["met"] and result["exposed"] == 1
+    assert (outcome.asked, outcome.step_ups, outcome.throttled) == (4, 1, 1)
+    assert server.tokens == ["token-0", "token-0", "token-1", "token-1"]  # a fresh one after 401
+
+
+def test_a_suspended_first_account_is_skipped_and_a_repeated_step_up_is_an_error() -> None:
+    server = Scripted([
+        (403, {"reason": "account_suspended"}, 0.0),
+        (401, {"reason": "step_up_required"}, 0.0),
+        (401, {"reason": "step_up_required"}, 0.0),
+    ])  # fmt: skip
+    with pytest.raises(live.ServerError, match="401 step_up_required"):
+        _attack(["1", "2"]).run(server, lambda rpps: f"t{rpps}", time.monotonic() + 60)
+    assert server.tokens == ["t1", "t2", "t2"]
+
+
+def test_every_account_suspended_already_is_a_clear_error() -> None:
+    server = Scripted([(403, {"reason": "account_suspended"}, 0.0)] * 2)
+    with pytest.raises(live.ServerError, match="déjà suspendus"):
+        _attack(["1", "2"]).run(server, lambda rpps: rpps, time.monotonic() + 60)

@@ -35,6 +35,8 @@ from vigie.guard.simulation.report import EXPOSED_TARGET
 from vigie.identity.identifiers import Profession
 from vigie.synthetic.nir import nir_key
 
+# A Retry-After this long means a day or month window is spent, not the minute's.
+HELD = 600.0
 LINE = {"category": "pharmacy_65", "billed": "12.40", "br": "12.40", "amo_rate": "0.65"}
 LABELS = {
     "a": "(a) un compte, au plus vite",
@@ -89,7 +91,10 @@ class Outcome:
     exposed: set[str] = field(default_factory=set)  # the NIRs answered positively
     throttled: int = 0
     step_ups: int = 0
-    contained_after: float | None = None  # seconds from the attack's first question
+    # Seconds from the attack's first question to its suspension, or to a refusal whose
+    # Retry-After (HELD or more: a day or month quota spent) outlasts the run.
+    contained_after: float | None = None
+    contained_by: str | None = None  # "suspension" or "quota"
     stopped: str = ""  # why the attack ended
 
     def result(self) -> dict[str, Any]:
@@ -106,6 +111,7 @@ class Outcome:
             "containment_s_median": _round(self.contained_after),
             "throttled": self.throttled,
             "step_ups": self.step_ups,
+            "contained_by": self.contained_by,
             "stopped": self.stopped,
             "met": len(self.exposed) <= target and self.contained_after is not None,
         }
@@ -204,6 +210,7 @@ class Attack:
                     return None  # suspended before this run: not this attack's doing
                 out.asked += 1
                 out.contained_after = time.monotonic() - started
+                out.contained_by = "suspension"
                 out.stopped = "compte suspendu"
                 return out
             out.asked += 1
@@ -214,6 +221,12 @@ class Attack:
             elif status == 429:
                 out.throttled += 1
                 wait = max(retry, self.pace)
+                if wait >= HELD and time.monotonic() + wait >= deadline:
+                    # A day or month quota spent (the card-less budget): held past the run.
+                    out.contained_after = time.monotonic() - started
+                    out.contained_by = "quota"
+                    out.stopped = f"quota épuisé : Retry-After {wait / 60:.0f} min"
+                    return out
             elif status == 401 and reason == "step_up_required" and not stepped:
                 out.step_ups += 1
                 token = mint(out.rpps)  # the worst case: the attacker passes it
