@@ -94,7 +94,10 @@ def settings(tmp_path: Path, store: str) -> Settings:
     keys = tmp_path / "keys.json"
     keyfile.save(keyfile.generate(), keys)
     # The guard's own tests turn it on (tests/guard); elsewhere it would throttle the suites.
-    return Settings(database_url=store, keys=keys, token_cache_seconds=0, guard=False)
+    # Small loop pools (PostgreSQL): many test apps live at once, each with its own.
+    return Settings(
+        database_url=store, keys=keys, token_cache_seconds=0, guard=False, db_loop_pool=4
+    )
 
 
 @pytest.fixture

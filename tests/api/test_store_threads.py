@@ -51,3 +51,6 @@ def test_store_calls_default_to_the_loop_engines_on_postgresql_only(runtime: Run
         assert (services.loop is not None) is runtime.settings.loop_engines(
             runtime.engine.dialect.name
         )
+        if services.loop is not None:  # sized for the questions in flight, not the threads
+            for engine in (services.loop.main, services.loop.estimates):
+                assert engine.pool.size() == runtime.settings.db_loop_pool

@@ -150,7 +150,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         runtime,
         auth=Authenticator(runtime.settings, runtime.engine),
         inline=not runtime.settings.store_calls_in_threads(dialect),
-        loop=LoopEngines(runtime.engine) if runtime.settings.loop_engines(dialect) else None,
+        loop=(
+            LoopEngines(runtime.engine, runtime.settings.db_loop_pool)
+            if runtime.settings.loop_engines(dialect)
+            else None
+        ),
     )
     app.state.guard = build_guard(runtime)
     errors.install(app)

@@ -35,10 +35,10 @@ class LoopEngines:
     statement, switches nothing; ``write_transaction`` switches a ``main`` connection to a
     transaction for the rarer units of several statements."""
 
-    def __init__(self, main: Engine) -> None:
+    def __init__(self, main: Engine, pool_size: int) -> None:
         pool: Any = main.pool
         options: dict[str, Any] = {
-            "pool_size": pool.size(), "max_overflow": 0, "pool_timeout": pool._timeout
+            "pool_size": pool_size, "max_overflow": 0, "pool_timeout": pool._timeout
         }  # fmt: skip
         self._main = create_async_engine(main.url, isolation_level="AUTOCOMMIT", **options)
         self._estimates = create_async_engine(
