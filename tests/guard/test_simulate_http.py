@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from rich.console import Console
 from typer.testing import CliRunner
 
 from vigie.api.app import create_app
@@ -35,6 +36,7 @@ from vigie.guard.engine import Alert
 from vigie.guard.features import Caller
 from vigie.guard.service import save_suspension
 from vigie.guard.simulation import http as live
+from vigie.guard.simulation import report
 from vigie.guard.simulation.report import EXPOSED_TARGET
 from vigie.identity.service import find_professional
 from vigie.runtime import Runtime, open_runtime
@@ -225,3 +227,16 @@ def test_every_account_suspended_already_is_a_clear_error() -> None:
     server = Scripted([(403, {"reason": "account_suspended"}, 0.0)] * 2)
     with pytest.raises(live.ServerError, match="déjà suspendus"):
         _attack(["1", "2"]).run(server, lambda rpps: rpps, time.monotonic() + 60)
+
+
+def test_the_report_names_every_scenario_not_played(tmp_path: Path) -> None:
+    outcome = live.Outcome("e", "10000000009", asked=4, contained_after=180.0)
+    outcome.contained_by = "quota"
+    data = live.results([outcome], 180.0, 600.0, 1)
+    assert [s["scenario"] for s in data["scenarios"]] == ["e"]
+    assert set(data["not_run"]) == {"a", "d", "b", "c", "honest"}
+    assert "non demandé" in data["not_run"]["a"] and "horloge simulée" in data["not_run"]["b"]
+    json_path, png_path = report.write(data, tmp_path, Console(file=None, quiet=True))
+    written = json_path.read_text(encoding="utf-8")
+    assert "10000000009" not in written  # counts only: no account, no person
+    assert png_path.read_bytes()[:4] == b"\x89PNG"

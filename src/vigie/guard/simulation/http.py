@@ -357,6 +357,9 @@ def results(outcomes: list[Outcome], elapsed: float, seconds: float, seed: int) 
         "seconds_allowed": seconds,
         "elapsed_s": round(elapsed, 1),
         "scenarios": [o.result() for o in outcomes],
-        "not_run": {k: v for k, v in NOT_OVER_HTTP.items() if k not in run_keys},
+        "not_run": {
+            **{k: f"{v} : non demandé (--only)" for k, v in LABELS.items() if k not in run_keys},
+            **NOT_OVER_HTTP,
+        },
         "honest": None,
     }
