@@ -89,10 +89,14 @@ async def _ask_together(
             event.listen(engine, "checkout", moved(1))
             event.listen(engine, "checkin", moved(-1))
     token = professional_token(runtime)
-    # The first question verifies the token; the others then take the fast lane together.
-    first = await _post(app, request(ALICE), token)
-    assert first.status_code == 200
-    return list(await asyncio.gather(*(_post(app, b, token) for b in bodies)))
+    try:
+        # The first question verifies the token; the others then take the fast lane together.
+        first = await _post(app, request(ALICE), token)
+        assert first.status_code == 200
+        return list(await asyncio.gather(*(_post(app, b, token) for b in bodies)))
+    finally:  # no lifespan here: the loop's connections are closed on the loop that opened them
+        if loop is not None:
+            await loop.dispose()
 
 
 def test_concurrent_questions_are_all_answered_and_logged(runtime: Runtime) -> None:

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from tests.factories import ALICE, CAROL, GLASSES, RPPS, load_people, professional_token, request
 from vigie.audit.access import eligibility_note
-from vigie.audit.estimates import estimate_engine
+from vigie.audit.log import entry_params
 from vigie.audit.models import LogEntry
 from vigie.db.engine import read_transaction
-from vigie.eligibility import flows, lock_free, service
+from vigie.eligibility import flows, lock_free, service, store
 from vigie.eligibility.models import Agreement, AgreementLine
 from vigie.eligibility.schemas import NOT_ELIGIBLE, EligibilityAnswer, EligibilityRequest
 from vigie.eligibility.service import PlanCache
@@ -63,8 +63,8 @@ def _agree(runtime: Runtime, body: dict[str, Any]) -> EligibilityAnswer | None:
     question = EligibilityRequest.model_validate(body)
     note = eligibility_note(runtime.keys.audit_keys().pseudonym, caller, question, "json")
     return lock_free.agree(
-        runtime.engine, estimate_engine(runtime.engine), runtime.keyring, question, note,
-        professional_id=caller.id, plans=PlanCache(),
+        runtime.engine, runtime.keyring, question, note, professional_id=caller.id,
+        plans=PlanCache(),
     )  # fmt: skip
 
 
@@ -131,12 +131,11 @@ def test_an_answer_that_pays_nothing_makes_no_agreement_but_is_logged(postgres: 
 def test_a_failed_write_leaves_neither_agreement_lines_nor_entry(
     postgres: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = _agree(postgres, request(ALICE, mode="agree", lines=[SPECIALIST]))
-    assert first is not None and first.agreement is not None
     before = _counts(postgres)
-    # The same number again: the agreement's unique key refuses the whole statement.
-    monkeypatch.setattr(service, "new_agreement_number", lambda _now: first.agreement)
-    with pytest.raises(psycopg.errors.UniqueViolation):
+    # The entry, the statement's last part, is refused (no kind): the agreement and its line,
+    # inserted by its first parts, must not stay.
+    monkeypatch.setattr(store, "entry_params", lambda event: {**entry_params(event), "kind": None})
+    with pytest.raises(psycopg.errors.NotNullViolation):
         _agree(postgres, request(ALICE, mode="agree", lines=[SPECIALIST]))
     assert _counts(postgres) == before
 

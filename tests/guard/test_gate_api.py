@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +13,7 @@ from sqlalchemy import select
 
 from tests.factories import ALICE, BOB, load_people, professional_token, request
 from vigie.api.app import create_app
+from vigie.api.guard_gate import Gate
 from vigie.api.guard_routes import officer_only
 from vigie.audit.models import LogEntry
 from vigie.db.engine import read_transaction, write_transaction
@@ -148,6 +151,50 @@ def test_redis_down_fails_closed_with_503(guarded_runtime: Runtime) -> None:
         assert refused.json()["reason"] == "guard_unavailable"
         assert refused.headers["retry-after"] == "1"
         assert ALICE.nir not in refused.text
+
+
+def _admitted_in_a_thread(
+    runtime: Runtime, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, list[bool]]:
+    """One question through a fresh app; for each admit: did it run off the loop's thread?"""
+    app = create_app(runtime)
+    loop_thread: list[threading.Thread] = []
+    seen: list[bool] = []
+    real_admit = Gate.admit
+
+    def admit(gate: Gate) -> Any:
+        seen.append(threading.current_thread() is not loop_thread[0])
+        return real_admit(gate)
+
+    monkeypatch.setattr(Gate, "admit", admit)
+    with TestClient(app) as client:
+        assert client.portal is not None
+        client.portal.call(lambda: loop_thread.append(threading.current_thread()))
+        answer = client.post("/v1/eligibility", json=request(ALICE), headers=auth)
+        assert answer.status_code == 200, answer.text
+    return app, seen
+
+
+def test_checks_that_may_wait_on_redis_stay_off_the_event_loop(
+    guarded_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Redis quotas the gate's checks go where store calls go (threads on PostgreSQL);
+    with quotas in memory they stay on the loop whenever store calls do not use threads."""
+    update = {"redis_url": "redis://127.0.0.1:6379/15"}
+    shared = Runtime(
+        guarded_runtime.settings.model_copy(update=update), guarded_runtime.engine,
+        guarded_runtime.keys, guarded_runtime.keyring,
+    )  # fmt: skip
+    load_people(shared)
+    auth = {"Authorization": f"Bearer {professional_token(shared)}"}
+    for runtime, waits in ((shared, True), (guarded_runtime, False)):
+        app, seen = _admitted_in_a_thread(runtime, auth, monkeypatch)
+        assert app.state.guard.waits is waits
+        services = app.state.services
+        in_thread = not services.inline if waits else not services.light_inline
+        assert seen == [in_thread], (runtime.engine.dialect.name, waits)
+        if runtime.engine.dialect.name == "postgresql":  # store calls there: threads or the loop
+            assert in_thread is waits
 
 
 def test_shared_quota_through_redis_between_two_apps(guarded_runtime: Runtime) -> None:

@@ -199,6 +199,7 @@ def test_a_spent_day_quota_holds_the_attack_past_the_run() -> None:
     minted = iter(f"token-{i}" for i in range(10))
     server = Scripted([
         (200, {"eligible": True}, 0.0),
+        (503, {"reason": None}, 0.01),  # the store away a moment: asked again, not fatal
         (401, {"reason": "step_up_required"}, 0.0),
         (200, {"eligible": False}, 0.0),
         (429, {"reason": "quota_exceeded"}, 7_200.0),
@@ -208,8 +209,8 @@ def test_a_spent_day_quota_holds_the_attack_past_the_run() -> None:
     )
     result = outcome.result()
     assert result["contained_by"] == "quota" and result["met"] and result["exposed"] == 1
-    assert (outcome.asked, outcome.step_ups, outcome.throttled) == (4, 1, 1)
-    assert server.tokens == ["token-0", "token-0", "token-1", "token-1"]  # a fresh one after 401
+    assert (outcome.asked, outcome.step_ups, outcome.throttled) == (5, 1, 1)
+    assert server.tokens == ["token-0"] * 3 + ["token-1"] * 2  # a fresh one after the 401
 
 
 def test_a_suspended_first_account_is_skipped_and_a_repeated_step_up_is_an_error() -> None:
@@ -232,11 +233,13 @@ def test_every_account_suspended_already_is_a_clear_error() -> None:
 def test_the_report_names_every_scenario_not_played(tmp_path: Path) -> None:
     outcome = live.Outcome("e", "10000000009", asked=4, contained_after=180.0)
     outcome.contained_by = "quota"
+    outcome.exposed.add("285047512301164")  # a NIR the attacker was answered about
     data = live.results([outcome], 180.0, 600.0, 1)
     assert [s["scenario"] for s in data["scenarios"]] == ["e"]
     assert set(data["not_run"]) == {"a", "d", "b", "c", "honest"}
     assert "non demandé" in data["not_run"]["a"] and "horloge simulée" in data["not_run"]["b"]
     json_path, png_path = report.write(data, tmp_path, Console(file=None, quiet=True))
     written = json_path.read_text(encoding="utf-8")
-    assert "10000000009" not in written  # counts only: no account, no person
+    assert "10000000009" not in written and "285047512301164" not in written  # counts only
+    assert data["scenarios"][0]["exposed"] == 1
     assert png_path.read_bytes()[:4] == b"\x89PNG"

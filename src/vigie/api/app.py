@@ -126,15 +126,17 @@ def create_app(runtime: Runtime) -> FastAPI:
         background = _checkpoints(runtime) if runtime.engine.dialect.name == "sqlite" else None
         sequencer = start_sequencer(runtime)
         yield
-        if _app.state.guard is not None:  # leased quota units go back to the shared store
-            await to_thread.run_sync(_app.state.guard.guard.quotas.close)
-        sequencer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sequencer
-        if background is not None:
-            background.cancel()
-        if _app.state.services.loop is not None:
-            await _app.state.services.loop.dispose()
+        try:
+            if _app.state.guard is not None:  # leased quota units go back to the shared store
+                await to_thread.run_sync(_app.state.guard.guard.quotas.close)
+        finally:
+            sequencer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sequencer
+            if background is not None:
+                background.cancel()
+            if _app.state.services.loop is not None:
+                await _app.state.services.loop.dispose()
 
     app = FastAPI(
         lifespan=lifespan,

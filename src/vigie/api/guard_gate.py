@@ -60,6 +60,10 @@ UNAVAILABLE = "contrôle des quotas momentanément indisponible : réessayez dan
 class GuardServices:
     guard: Guard
     containment: StoreContainment
+    # Quotas shared through Redis may wait on the network or on a refill in flight: their checks
+    # then go where store calls go (worker threads on PostgreSQL), never onto the event loop
+    # that other questions share.
+    waits: bool = False
 
 
 def build_guard(runtime: Runtime) -> GuardServices | None:
@@ -68,7 +72,7 @@ def build_guard(runtime: Runtime) -> GuardServices | None:
     url = runtime.settings.redis_url
     quotas: QuotaStore = RedisQuotaStore.from_url(url) if url else MemoryQuotaStore()
     containment = StoreContainment(runtime.engine)
-    return GuardServices(Guard(quotas, containment), containment)
+    return GuardServices(Guard(quotas, containment), containment, waits=bool(url))
 
 
 def caller_of(view: ProfessionalView) -> Caller:
@@ -154,13 +158,14 @@ async def guarded(
 ) -> EligibilityAnswer | Response:
     """The eligibility flow between the guard's two checks; a Response when refused."""
     gate = Gate(guard, request, caller, body, fhir=fhir) if guard is not None else None
-    if gate is not None and (refused := await services.call_light(gate.admit)) is not None:
+    check = services.call if guard is not None and guard.waits else services.call_light
+    if gate is not None and (refused := await check(gate.admit)) is not None:
         return refused
     answer = await services.call_grouped(
         flows.check_eligibility, services.runtime, services.plans, caller, body,
         "fhir" if fhir else "json",
     )  # fmt: skip
-    if gate is not None and (refused := await services.call_light(gate.observe, answer.eligible)):
+    if gate is not None and (refused := await check(gate.observe, answer.eligible)):
         if answer.agreement is not None:
             # The answer is withheld: the agreement it carried is cancelled (and logged), so
             # that nothing stays consumed under a number nobody was given.

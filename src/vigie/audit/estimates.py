@@ -8,9 +8,8 @@ visible at once and reaches disk within three WAL-writer delays (0.6 s by defaul
 of the PostgreSQL server in that window can lose estimate entries; agreements, cancellations and
 imports, which change data, keep synchronous commits on the main engine.
 
-Invariant: these connections serve only single statements in autocommit (estimates, and the
-entries of agree-mode answers that made no agreement), never a transaction, and nothing that
-changes anything but the access log.
+Invariant: these connections serve only single estimate statements in autocommit, never a
+transaction, and nothing that changes anything but the access log.
 """
 
 from __future__ import annotations

@@ -63,9 +63,8 @@ def check_eligibility(
                     log=note.statement_params(),
                 )
         answer = lock_free.agree(
-            engines.single, engines.estimates, keyring, request, note,
-            professional_id=caller.id, plans=plans,
-        )  # fmt: skip
+            engines.single, keyring, request, note, professional_id=caller.id, plans=plans
+        )
         if answer is not None:
             return answer
     with unit(engine) as conn:

@@ -5,8 +5,8 @@ consumed by one agreement at a time. When no line of the question depends on the
 equipment, no per-year budget: ``service.needs_history`` is false), the answer depends on the
 open right alone. The cover is then read by one autocommitted statement, and the agreement, its
 lines and the access-log entry are inserted by a second one, committed synchronously as a
-whole: two round trips where the locking transaction takes six (BEGIN, the locked read, the
-agreement, its lines, the entry, COMMIT).
+whole (an answer that agrees nothing: its entry alone): two round trips where the locking
+transaction takes six (BEGIN, the locked read, the agreement, its lines, the entry, COMMIT).
 
 Invariant: an agreement, its lines and its log entry are written by one statement, so they
 commit or vanish together; a question whose split reads past agreements gets None here and goes
@@ -37,7 +37,6 @@ from vigie.eligibility.service import (
 
 def agree(
     engine: Engine,
-    estimates: Engine,
     keyring: Keyring,
     request: EligibilityRequest,
     note: EligibilityNote,
@@ -46,22 +45,23 @@ def agree(
     plans: PlanCache,
 ) -> EligibilityAnswer | None:
     """A card question in ``agree`` mode, answered and logged; None when its split depends on
-    past agreements (nothing written then). ``engine`` reads the cover and writes an agreement
-    on one connection; ``estimates``, the asynchronous-commit engine, writes the entries of
-    answers that change nothing else (vigie.audit.estimates)."""
+    past agreements (nothing written then). One connection of ``engine`` (autocommit, commits
+    synchronously, as every agree-mode entry was in the locking transaction) reads the cover,
+    then writes the agreement with its lines and entry, or the entry alone."""
     if request.card is None or request.mode != "agree":
         raise ValueError("lock-free agreements are for card questions in agree mode")
     with autocommit(engine) as conn:
         coverage = find_coverage(conn, keyring, request, plans, lock=False)
-        if coverage is not None and needs_history(request, coverage.plan):
+        if coverage is None:
+            record(conn, note.event(eligible=False, agreement=False))
+            return NOT_ELIGIBLE
+        if needs_history(request, coverage.plan):
             return None
-        splits = split(coverage, request, History()) if coverage is not None else []
-        if coverage is not None and pays(splits):
-            agreement = new_agreement(coverage, request, splits, professional_id)
-            entry = note.event(eligible=True, agreement=True)
-            store.insert_agreement_logged(conn, agreement, entry)  # the same connection
-            return answer_of(splits, agreement.number)
-    # Nothing agreed: the entry is all that is written, committed asynchronously.
-    with autocommit(estimates) as conn:
-        record(conn, note.event(eligible=coverage is not None, agreement=False))
-    return answer_of(splits, None) if coverage is not None else NOT_ELIGIBLE
+        splits = split(coverage, request, History())
+        if not pays(splits):
+            record(conn, note.event(eligible=True, agreement=False))
+            return answer_of(splits, None)
+        agreement = new_agreement(coverage, request, splits, professional_id)
+        entry = note.event(eligible=True, agreement=True)
+        store.insert_agreement_logged(conn, agreement, entry)
+        return answer_of(splits, agreement.number)

@@ -218,6 +218,8 @@ class Attack:
                 if answer.get("eligible") is True:
                     out.exposed.add(nir)
                 wait = self.pace
+            elif status == 503:  # the server's store or shared quotas away a moment
+                wait = max(retry, 1.0, self.pace)
             elif status == 429:
                 out.throttled += 1
                 wait = max(retry, self.pace)
