@@ -81,9 +81,8 @@ class Services:
         if self.group is not None:
             return await self.group.run(func, *args)
         if self.loop is not None:
-            loop = self.loop
-            engines = Engines(loop.main, loop.main, loop.estimates)
-            return await loop.run(func, *args, engines=engines)
+            engines = Engines(self.loop.main, self.loop.estimates)
+            return await self.loop.run(func, *args, engines=engines)
         return await self.call(func, *args)
 
 

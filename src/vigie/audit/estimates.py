@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
-from vigie.db.engine import autocommit_engine
+from vigie.db.engine import ASYNC_COMMIT, autocommit_engine
 
 _ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
@@ -36,7 +36,7 @@ def estimate_engine(main: Engine) -> Engine:
                 max_overflow=0,
                 pool_timeout=pool._timeout,
                 isolation_level="AUTOCOMMIT",
-                connect_args={"options": "-c synchronous_commit=off"},
+                connect_args=ASYNC_COMMIT,
             )
         )
         _ENGINES[main] = twin

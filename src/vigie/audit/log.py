@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from vigie.db.sql import Sql
+from vigie.db.sql import Sql, execute
 
 LEAF_VERSION = 1
 PSEUDONYM_BYTES = 16
@@ -66,14 +66,7 @@ def entry_params(event: Event, at_us: int | None = None) -> dict[str, Any]:
 
 def record(conn: Connection, event: Event, at_us: int | None = None) -> None:
     """Append ``event`` to the log in the transaction of ``conn``."""
-    params = entry_params(event, at_us)
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(
-            INSERT.postgres if conn.dialect.name == "postgresql" else INSERT.sqlite, params
-        )
-    finally:
-        cursor.close()
+    execute(conn, INSERT, entry_params(event, at_us))
 
 
 # The columns, in this order, that ``leaf_entry`` reads from a stored row.

@@ -105,6 +105,11 @@ def autocommit_engine(engine: Engine) -> Engine:
     return engine
 
 
+# Connection options of the engines whose commits do not wait for the WAL flush (PostgreSQL
+# estimates: see vigie.audit.estimates).
+ASYNC_COMMIT = {"options": "-c synchronous_commit=off"}
+
+
 # Where a unit of work runs: write_transaction, or a group commit's share of one.
 Unit = Callable[[Engine], AbstractContextManager[Connection]]
 
@@ -131,11 +136,12 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
     """Reads that change nothing. SQLite: one snapshot that neither waits for nor blocks a
     writer (WAL). PostgreSQL: autocommit, each statement reading committed data, which saves
     the BEGIN and COMMIT round trips (a third of an estimate's time)."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql" and engine not in _AUTOCOMMIT:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-        with conn.begin():
+    if engine.dialect.name == "postgresql":
+        with autocommit(engine) as conn:
             yield conn
+        return
+    with engine.connect() as conn, conn.begin():
+        yield conn
 
 
 @contextmanager

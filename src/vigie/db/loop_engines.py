@@ -20,12 +20,9 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
-from vigie.db.engine import autocommit_engine
+from vigie.db.engine import ASYNC_COMMIT, autocommit_engine
 
 T = TypeVar("T")
-
-# Estimates commit their log entry asynchronously (see vigie.audit.estimates).
-ASYNC_COMMIT = {"options": "-c synchronous_commit=off"}
 
 
 class LoopEngines:

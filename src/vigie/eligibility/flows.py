@@ -21,13 +21,11 @@ from vigie.runtime import Runtime
 
 @dataclass(frozen=True)
 class Engines:
-    """Where a PostgreSQL question's statements go: ``main``, transactions; ``single``, units of
-    one statement, committed synchronously; ``estimates``, units of one statement that change
-    only the access log, committed asynchronously (vigie.audit.estimates). The same engine may
-    serve as ``main`` and ``single`` (vigie.db.engine.autocommit switches its connections)."""
+    """Where a PostgreSQL question's statements go: ``main``, transactions and single statements
+    committed synchronously; ``estimates``, single statements that change only the access log,
+    committed asynchronously (vigie.audit.estimates)."""
 
     main: Engine
-    single: Engine
     estimates: Engine
 
 
@@ -49,7 +47,7 @@ def check_eligibility(
     note = eligibility_note(log_key, caller, request, channel)
     cardless = request.card is None
     if engine.dialect.name == "postgresql" and not cardless:
-        engines = engines or Engines(engine, engine, estimate_engine(engine))
+        engines = engines or Engines(engine, estimate_engine(engine))
         if request.mode == "estimate":
             # The cover is read and the entry inserted by one statement, committed on its own
             # (asynchronously: see vigie.audit.estimates): an estimate writes nothing else.
@@ -63,7 +61,7 @@ def check_eligibility(
                     log=note.statement_params(),
                 )
         answer = lock_free.agree(
-            engines.single, keyring, request, note, professional_id=caller.id, plans=plans
+            engines.main, keyring, request, note, professional_id=caller.id, plans=plans
         )
         if answer is not None:
             return answer
