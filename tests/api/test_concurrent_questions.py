@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select
 from starlette.types import ASGIApp, Message
 
@@ -70,12 +71,16 @@ async def _post(app: ASGIApp, body: dict[str, Any], token: str) -> Answer:
 
 
 async def _ask_together(
-    runtime: Runtime, bodies: list[dict[str, Any]], in_use: list[int] | None = None
+    runtime: Runtime,
+    bodies: list[dict[str, Any]],
+    in_use: list[int] | None = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
 ) -> list[Answer]:
-    """``in_use``: on PostgreSQL, filled with the loop engines' connections in use over time."""
+    """``in_use``: on PostgreSQL, filled with the loop's connections in use over time (its
+    pools' statements, and its engines' checkouts)."""
     app = create_app(runtime)
     loop = app.state.services.loop
-    if loop is not None and in_use is not None:
+    if loop is not None and in_use is not None and monkeypatch is not None:
         count = [0]
 
         def moved(step: int) -> Any:
@@ -88,6 +93,16 @@ async def _ask_together(
         for engine in (loop.main, loop.estimates):
             event.listen(engine, "checkout", moved(1))
             event.listen(engine, "checkin", moved(-1))
+        fetch = loop.fetch
+
+        async def counted(*args: Any) -> Any:
+            moved(1)()
+            try:
+                return await fetch(*args)
+            finally:
+                moved(-1)()
+
+        monkeypatch.setattr(loop, "fetch", counted)
     token = professional_token(runtime)
     try:
         # The first question verifies the token; the others then take the fast lane together.
@@ -99,14 +114,16 @@ async def _ask_together(
             await loop.dispose()
 
 
-def test_concurrent_questions_are_all_answered_and_logged(runtime: Runtime) -> None:
+def test_concurrent_questions_are_all_answered_and_logged(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     load_people(runtime)
     bodies = [request(p, mode=m) for p in (ALICE, BOB) for m in ("estimate", "agree")] * 6
     logged = _count(runtime, LogEntry.id)
     commits: list[int] = []
     event.listen(runtime.engine, "commit", lambda _conn: commits.append(1))
     in_use: list[int] = []
-    answers = asyncio.run(_ask_together(runtime, bodies, in_use))
+    answers = asyncio.run(_ask_together(runtime, bodies, in_use, monkeypatch))
     assert [a.status_code for a in answers] == [200] * len(bodies)
     numbers = [a.json()["agreement"] for a in answers if a.json()["agreement"]]
     assert len(numbers) == len(set(numbers)) == 12  # each agreement its own number

@@ -120,10 +120,10 @@ def test_an_unexpected_error_gets_the_application_s_answer(
 ) -> None:
     client.post("/v1/eligibility", json=request(ALICE), headers=auth)
 
-    def broken(*_args: object) -> object:
+    async def broken(*_args: object) -> object:
         raise RuntimeError("personne 1 85 05 78 006 084 36")  # text that must not leak
 
-    monkeypatch.setattr("vigie.api.guard_gate.flows.check_eligibility", broken)
+    monkeypatch.setattr("vigie.api.deps.Services.check_eligibility", broken)
     answer = client.post("/v1/eligibility", json=request(ALICE), headers=auth)
     assert lane_calls and answer.status_code == 500
     assert "personne" not in answer.text and answer.json()["error"] == 500

@@ -15,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from vigie.db.group_commit import GroupCommit
 from vigie.db.loop_engines import LoopEngines
+from vigie.eligibility import flows, on_loop
 from vigie.eligibility.flows import Engines
+from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
 from vigie.eligibility.service import PlanCache
 from vigie.identity.authentication import Authenticator
 from vigie.identity.principal import Principal, Role
@@ -74,6 +76,21 @@ class Services:
         if self.light_inline:
             return func(*args)
         return await run_in_threadpool(func, *args)
+
+    async def check_eligibility(
+        self, caller: ProfessionalView, request: EligibilityRequest, channel: str
+    ) -> EligibilityAnswer:
+        """The eligibility flow, where it costs least: with loop engines, the commonest
+        questions as coroutines (vigie.eligibility.on_loop), the others as ``call_grouped``."""
+        if self.loop is not None:
+            answer = await on_loop.check_eligibility(
+                self.runtime, self.loop, self.plans, caller, request, channel
+            )
+            if answer is not None:
+                return answer
+        return await self.call_grouped(
+            flows.check_eligibility, self.runtime, self.plans, caller, request, channel
+        )
 
     async def call_grouped(self, func: Callable[..., T], *args: object) -> T:
         """``call`` for a function taking ``unit=``: its writes join the group commit if any;

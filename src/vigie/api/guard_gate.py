@@ -161,10 +161,7 @@ async def guarded(
     check = services.call if guard is not None and guard.waits else services.call_light
     if gate is not None and (refused := await check(gate.admit)) is not None:
         return refused
-    answer = await services.call_grouped(
-        flows.check_eligibility, services.runtime, services.plans, caller, body,
-        "fhir" if fhir else "json",
-    )  # fmt: skip
+    answer = await services.check_eligibility(caller, body, "fhir" if fhir else "json")
     if gate is not None and (refused := await check(gate.observe, answer.eligible)):
         if answer.agreement is not None:
             # The answer is withheld: the agreement it carried is cancelled (and logged), so

@@ -62,6 +62,15 @@ class EligibilityNote:
             "log_detail": detail_text({**self.detail, "agreement": False}),
         }
 
+    def agreement_params(self) -> dict[str, Any]:
+        """``statement_params`` and the variant for an answer that makes an agreement (a
+        PostgreSQL agreement prepared ahead: see vigie.eligibility.store.AGREEMENT_PREPARED)."""
+        return {
+            **self.statement_params(),
+            "log_exposed_agreed": int(POSITIVE_EXPOSES | DataCategory.AGREEMENT),
+            "log_detail_agreed": detail_text({**self.detail, "agreement": True}),
+        }
+
 
 def eligibility_note(
     log_key: bytes, caller: ProfessionalView, request: EligibilityRequest, channel: str

@@ -126,6 +126,12 @@ def split_lines(
     return results
 
 
+def terms_read(plan: PlanTerms, lines: Sequence[Line]) -> tuple[object, ...]:
+    """What ``split_lines`` reads of ``plan`` for ``lines``: two plans equal here split the
+    lines alike, for the same history."""
+    return (plan.responsable, *(plan.guarantees.get(line.category) for line in lines))
+
+
 def _split_one(
     plan: PlanTerms, line: Line, consumed: dict[Category, Decimal], blocked: bool
 ) -> LineSplit:

@@ -38,19 +38,61 @@ class Coverage:
     plan: PlanTerms
 
 
+# How many plans of one mutuelle an agreement is prepared for ahead (vigie.eligibility.lock_free).
+PLANS_PER_AMC = 8
+
+
+@dataclass(frozen=True)
+class KnownPlan:
+    plan_id: int
+    version: datetime
+    terms: PlanTerms
+
+    @property
+    def version_text(self) -> str:
+        return self.version.isoformat()
+
+
 class PlanCache:
-    """Parsed guarantee tables, keyed by plan id and version, so a hot path does not re-parse."""
+    """Parsed guarantee tables, keyed by plan id and version, so a hot path does not re-parse;
+    and, per mutuelle, the plans its members' cards were last found to hold (at most
+    PLANS_PER_AMC, the latest version of each), for the answers prepared ahead."""
 
     def __init__(self) -> None:
         self._terms: dict[tuple[int, datetime], PlanTerms] = {}
+        # Replaced whole, never changed in place: threads read it without a lock.
+        self._by_amc: dict[str, tuple[KnownPlan, ...]] = {}
 
-    def terms(self, plan_id: int, version: datetime, responsable: bool, table: Any) -> PlanTerms:
+    def terms(
+        self,
+        plan_id: int,
+        version: datetime,
+        responsable: bool,
+        table: Any,
+        *,
+        amc: str | None = None,
+    ) -> PlanTerms:
+        """``amc``: the mutuelle of the card that led to this plan (a real member's: the card
+        matched), remembered among its plans."""
         key = (plan_id, version)
         terms = self._terms.get(key)
         if terms is None:
             parsed = json.loads(table) if isinstance(table, str) else table  # SQLite: JSON text
             terms = self._terms[key] = terms_of(responsable, parsed)
+        if amc is not None:
+            self._remember(amc, KnownPlan(plan_id, version, terms))
         return terms
+
+    def known(self, amc: str) -> tuple[KnownPlan, ...]:
+        """The plans last seen for members of ``amc``, the most recent last."""
+        return self._by_amc.get(amc, ())
+
+    def _remember(self, amc: str, plan: KnownPlan) -> None:
+        known = self._by_amc.get(amc, ())
+        if plan in known:
+            return
+        others = tuple(p for p in known if p.plan_id != plan.plan_id)
+        self._by_amc[amc] = (*others, plan)[-PLANS_PER_AMC:]
 
 
 def find_coverage(
@@ -64,6 +106,19 @@ def find_coverage(
 ) -> Coverage | None:
     """The one beneficiary matching both cards (or, card-less, the Vitale card's identifiers
     alone), with a right open on the care date."""
+    card = request.card
+    indexes = lookup_indexes(keyring, request)
+    row = store.coverage_row(conn, indexes, request.date, lock=lock, cardless=card is None, log=log)
+    if row is None:
+        return None
+    bid, plan_id, version, responsable, table = row
+    amc = card.amc if card is not None else None
+    return Coverage(bid, plans.terms(plan_id, version, responsable, table, amc=amc))
+
+
+def lookup_indexes(keyring: Keyring, request: EligibilityRequest) -> list[bytes]:
+    """The blind indexes (current key, and previous during a rotation) the question looks up:
+    of both cards, or card-less of the Vitale card's identifiers alone."""
     card, patient = request.card, request.patient
     if card is None:
         message = cardless_message(patient.nir, patient.birth_date, patient.birth_rank)
@@ -71,22 +126,20 @@ def find_coverage(
         message = card_message(
             card.amc, card.member, patient.nir, patient.birth_date, patient.birth_rank
         )
-    indexes = keyring.blind_index_candidates(message)
-    row = store.coverage_row(conn, indexes, request.date, lock=lock, cardless=card is None, log=log)
-    if row is None:
-        return None
-    bid, plan_id, version, responsable, table = row
-    return Coverage(bid, plans.terms(plan_id, version, responsable, table))
+    return keyring.blind_index_candidates(message)
 
 
 def history(conn: Connection, beneficiary_id: int, care_date: date) -> History:
     """Renewal dates and per-year consumption from the beneficiary's agreements not cancelled."""
+    return history_of(store.history_rows(conn, beneficiary_id, care_date), care_date)
+
+
+def history_of(rows: list[tuple[Any, ...]], care_date: date) -> History:
+    """``history`` from the rows of ``store.HISTORY`` (``store.history_tuples``)."""
     last: dict[str, date] = {}
     later: dict[str, date] = {}
     consumed: dict[Category, Decimal] = {}
-    for family, per_year, category, day, cents in store.history_rows(
-        conn, beneficiary_id, care_date
-    ):
+    for family, per_year, category, day, cents in rows:
         if family is not None and day <= care_date:
             last[family] = max(day, last.get(family, day))
         elif family is not None:
@@ -134,14 +187,24 @@ def decide(
     return answer_of(splits, number)
 
 
-def split(coverage: Coverage, request: EligibilityRequest, past: History) -> list[LineSplit]:
+def split(
+    coverage: Coverage,
+    request: EligibilityRequest,
+    past: History,
+    lines: list[Line] | None = None,
+) -> list[LineSplit]:
+    """``lines``: the request's, already converted (``request_lines``)."""
     return split_lines(
         coverage.plan,
-        [_line(line) for line in request.lines],
+        lines if lines is not None else request_lines(request),
         care_date=request.date,
         birth_date=request.patient.birth_date,
         history=past,
     )
+
+
+def request_lines(request: EligibilityRequest) -> list[Line]:
+    return [_line(line) for line in request.lines]
 
 
 def pays(splits: list[LineSplit]) -> bool:
@@ -168,17 +231,17 @@ def new_agreement(
         professional_id=professional_id,
         care_date=request.date,
         now=moment,
-        lines=_consumed(coverage, splits),
+        lines=consumed_rows(coverage.plan, splits),
     )
 
 
-def _consumed(coverage: Coverage, splits: list[LineSplit]) -> list[dict[str, Any]]:
+def consumed_rows(plan: PlanTerms, splits: list[LineSplit]) -> list[dict[str, Any]]:
     """The rows an agreement stores: what each paying line consumes."""
     return [
         {
             "category": s.category.value,
             "family": equipment_family(s.category) if s.starts_period else None,
-            "per_year": int(_is_per_year(coverage.plan, s.category)),
+            "per_year": int(_is_per_year(plan, s.category)),
             "amc_cents": int(s.amc * 100),
         }
         for s in splits

@@ -23,7 +23,8 @@ from vigie.rights.protected import cardless_message
 # The guarantees come as text, parsed only when the plan cache misses (PostgreSQL's driver
 # would otherwise parse the JSON of every answer).
 COVERAGE = Sql(
-    "SELECT b.id, p.id, p.updated_at, p.responsable, CAST(p.guarantees AS text)"
+    "SELECT b.id, p.id AS plan_id, p.updated_at, p.responsable,"
+    " CAST(p.guarantees AS text) AS guarantees"
     " FROM beneficiaries b"
     " JOIN rights r ON r.beneficiary_id = b.id"
     " JOIN plans p ON p.id = r.plan_id"
@@ -39,17 +40,23 @@ COVERAGE_CARDLESS = Sql(
 )
 COVERAGE_CARDLESS_LOCKED = Sql(COVERAGE_CARDLESS.sqlite, postgres_suffix=" FOR UPDATE OF b")
 
-# PostgreSQL estimates: the same read and the access-log entry in one statement, committed on
-# its own (autocommit), so that logging costs no extra round trip. See vigie.audit.access.
-COVERAGE_LOGGED = Sql(
-    f"WITH c AS ({COVERAGE.sqlite}),"  # noqa: S608 (constant text)
+# The first columns of an eligibility entry inserted by the statement whose cover ``c`` it
+# logs (the cover found: positive); each statement ends the entry as its answer decides.
+_LOGGED = (
     " logged AS (INSERT INTO access_log"
     " (at_us, kind, actor, outcome, structure_id, amc, insured, exposed, detail)"
     " SELECT CAST(:log_at_us AS bigint), 'eligibility', CAST(:log_actor AS varchar),"
     " CASE WHEN EXISTS (SELECT 1 FROM c) THEN 'positive' ELSE 'negative' END,"
     " CAST(:log_structure_id AS integer), CAST(:log_amc AS varchar),"
     " CAST(:log_insured AS bytea),"
-    " CASE WHEN EXISTS (SELECT 1 FROM c) THEN CAST(:log_exposed_positive AS integer)"
+)
+
+# PostgreSQL estimates: the same read and the access-log entry in one statement, committed on
+# its own (autocommit), so that logging costs no extra round trip. See vigie.audit.access.
+COVERAGE_LOGGED = Sql(
+    f"WITH c AS ({COVERAGE.sqlite}),"  # noqa: S608 (constant text)
+    + _LOGGED
+    + " CASE WHEN EXISTS (SELECT 1 FROM c) THEN CAST(:log_exposed_positive AS integer)"
     " ELSE CAST(:log_exposed_negative AS integer) END,"
     " CAST(:log_detail AS text))"
     " SELECT * FROM c"
@@ -93,6 +100,39 @@ AGREEMENT_LOGGED = Sql(
     + LOG_INSERT.sqlite
 )
 
+# PostgreSQL agreements prepared ahead (see vigie.eligibility.lock_free): one statement reads
+# the cover and, when its plan and version are among the candidates (:candidates, a JSON list of
+# {plan, version, agree, lines}), inserts the agreement of that candidate, its lines and the log
+# entry; when no cover, the negative entry alone; when a cover of another plan or version,
+# nothing at all (the caller goes on from the cover it returns). The guarantees come back only
+# then, for the plan cache.
+AGREEMENT_PREPARED = Sql(
+    f"WITH c AS ({COVERAGE.sqlite}),"  # noqa: S608 (constant text)
+    " k AS (SELECT c.id AS beneficiary, x.agree, x.lines FROM c"
+    " JOIN json_to_recordset(CAST(:candidates AS json))"
+    " AS x(plan integer, version timestamptz, agree boolean, lines json)"
+    " ON x.plan = c.plan_id AND x.version = c.updated_at),"
+    " a AS (INSERT INTO agreements"
+    " (number, beneficiary_id, professional_id, care_date, created_at)"
+    " SELECT :number, k.beneficiary, :professional, :day, :now FROM k WHERE k.agree"
+    " RETURNING id, beneficiary_id),"
+    " l AS (INSERT INTO agreement_lines"
+    " (agreement_id, beneficiary_id, category, family, per_year, care_date, amc_cents, cancelled)"
+    " SELECT a.id, a.beneficiary_id, y.category, y.family, y.per_year, :day, y.amc_cents, 0"
+    " FROM a, k, json_to_recordset(k.lines)"
+    " AS y(category varchar, family varchar, per_year integer, amc_cents integer)),"
+    + _LOGGED
+    + " CASE WHEN NOT EXISTS (SELECT 1 FROM c) THEN CAST(:log_exposed_negative AS integer)"
+    " WHEN EXISTS (SELECT 1 FROM k WHERE k.agree) THEN CAST(:log_exposed_agreed AS integer)"
+    " ELSE CAST(:log_exposed_positive AS integer) END,"
+    " CASE WHEN EXISTS (SELECT 1 FROM k WHERE k.agree) THEN CAST(:log_detail_agreed AS text)"
+    " ELSE CAST(:log_detail AS text) END"
+    " WHERE EXISTS (SELECT 1 FROM k) OR NOT EXISTS (SELECT 1 FROM c))"
+    " SELECT c.id, c.plan_id, c.updated_at, c.responsable,"
+    " CASE WHEN k.beneficiary IS NULL THEN c.guarantees END, k.beneficiary IS NOT NULL"
+    " FROM c LEFT JOIN k ON true"
+)
+
 NEW_LINE = Sql(
     "INSERT INTO agreement_lines"
     " (agreement_id, beneficiary_id, category, family, per_year, care_date, amc_cents, cancelled)"
@@ -130,15 +170,20 @@ def coverage_row(
 
 def history_rows(conn: Connection, beneficiary_id: int, care_date: date) -> list[tuple[Any, ...]]:
     """(family, per_year, category, care_date, amc_cents) of the lines that matter."""
-    rows = fetch(
-        conn,
-        HISTORY,
-        {
-            "beneficiary": beneficiary_id,
-            "year_start": day(conn, date(care_date.year, 1, 1)),
-            "year_end": day(conn, date(care_date.year, 12, 31)),
-        },
-    )
+    return history_tuples(fetch(conn, HISTORY, history_params(conn, beneficiary_id, care_date)))
+
+
+def history_params(conn: Connection | None, beneficiary_id: int, care_date: date) -> dict[str, Any]:
+    """HISTORY's parameters; ``conn`` None: PostgreSQL's (see vigie.eligibility.on_loop)."""
+    first, last = date(care_date.year, 1, 1), date(care_date.year, 12, 31)
+    return {
+        "beneficiary": beneficiary_id,
+        "year_start": day(conn, first) if conn is not None else first,
+        "year_end": day(conn, last) if conn is not None else last,
+    }
+
+
+def history_tuples(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [
         (f, p, c, d if isinstance(d, date) else date.fromisoformat(d), cents)
         for f, p, c, d, cents in rows
@@ -189,6 +234,44 @@ def insert_agreement_logged(conn: Connection, agreement: NewAgreement, entry: Ev
         **entry_params(entry),
     }
     execute(conn, AGREEMENT_LOGGED, params)
+
+
+@dataclass(frozen=True)
+class PreparedCover:
+    """What the prepared statement found: the cover, and whether a candidate matched it (then
+    its answer is written); ``guarantees`` only when none did."""
+
+    beneficiary_id: int
+    plan_id: int
+    version: datetime
+    responsable: bool
+    guarantees: str | None
+    matched: bool
+
+
+def prepared_params(
+    indexes: list[bytes],
+    care_date: date,
+    candidates: list[dict[str, Any]],
+    agreement: dict[str, Any],
+    log: dict[str, Any],
+) -> dict[str, Any]:
+    """``agreement``: number, professional and now; ``log``: EligibilityNote.agreement_params."""
+    return {
+        "index_a": indexes[0],
+        "index_b": indexes[-1],
+        "day": care_date,
+        "candidates": orjson.dumps(candidates).decode(),
+        **agreement,
+        **log,
+    }
+
+
+def prepared_cover(rows: list[tuple[Any, ...]]) -> PreparedCover | None:
+    if not rows:
+        return None
+    bid, plan_id, version, responsable, guarantees, matched = rows[0]
+    return PreparedCover(bid, plan_id, version, bool(responsable), guarantees, bool(matched))
 
 
 def agreement_subject(
