@@ -111,5 +111,9 @@ class Settings(BaseSettings):
     audit_log_id: str = "vigie-audit"
     audit_sequence_seconds: float = 0.5
     audit_heads_file: Path | None = None
+    # Where the sequencer runs: in each server process ("in-process", an application on its own,
+    # under test), or elsewhere ("external": ``vigie serve`` runs ``vigie audit follow`` beside
+    # its workers, one sequencer whatever their number, off their CPU).
+    audit_sequencer: Literal["in-process", "external"] = "in-process"
     # Who the CNIL and the people concerned can reach about an incident (art. 33-3 b).
     dpo_contact: str = "Délégué à la protection des données de Vigie, dpo@vigie.example"

@@ -124,15 +124,17 @@ def create_app(runtime: Runtime) -> FastAPI:
         gc.collect()
         gc.freeze()
         background = _checkpoints(runtime) if runtime.engine.dialect.name == "sqlite" else None
-        sequencer = start_sequencer(runtime)
+        in_process = runtime.settings.audit_sequencer == "in-process"
+        sequencer = start_sequencer(runtime) if in_process else None
         yield
         try:
             if _app.state.guard is not None:  # leased quota units go back to the shared store
                 await to_thread.run_sync(_app.state.guard.guard.quotas.close)
         finally:
-            sequencer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sequencer
+            if sequencer is not None:
+                sequencer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sequencer
             if background is not None:
                 background.cancel()
             if _app.state.services.loop is not None:

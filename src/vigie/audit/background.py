@@ -1,10 +1,13 @@
-"""The sequencer as a server runs it: a round every ``audit_sequence_seconds``, off the event
-loop; a failed round is logged (its type only) and retried at the next tick."""
+"""The sequencer as it runs beside serving: a round every ``audit_sequence_seconds``, in a
+server process off its event loop (``start_sequencer``) or in a process of its own (``follow``,
+``vigie audit follow``); a failed round is logged (its type only) and retried at the next tick,
+and stopping runs a last round, so that what the last requests logged gets a head too."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 from anyio import to_thread
@@ -48,3 +51,23 @@ def start_sequencer(runtime: Runtime) -> asyncio.Task[None]:
             raise
 
     return asyncio.get_running_loop().create_task(loop())
+
+
+def follow(runtime: Runtime, stop: threading.Event) -> bool:
+    """Rounds on a fixed clock until ``stop`` is set, then a last one; whether that one
+    succeeded (every entry committed until then has its leaf and a signed head)."""
+    period = runtime.settings.audit_sequence_seconds
+    tick = time.monotonic() + period
+    while not stop.wait(max(0.0, tick - time.monotonic())):
+        _safe_sync_round(runtime)
+        tick = max(tick + period, time.monotonic())
+    return _safe_sync_round(runtime)
+
+
+def _safe_sync_round(runtime: Runtime) -> bool:
+    try:
+        run_round(runtime)
+    except Exception as exc:  # the next tick retries
+        log.warning("audit sequencer round failed: %s", exc.__class__.__name__)
+        return False
+    return True

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 
 import typer
 
-from vigie.audit.background import run_round
+from vigie.audit.background import follow, run_round
 from vigie.audit.sequencer import public_key_text
 from vigie.audit.verify import verify_log
 from vigie.cli.common import console, fail, runtime
@@ -32,6 +34,33 @@ def sign() -> None:
         f"racine {done.head.head.root_hash.hex()}",
         highlight=False,
     )
+
+
+@app.command("follow")
+def follow_log(
+    parent: int | None = typer.Option(
+        None,
+        help="Processus qui l'a lancé : arrêt quand il disparaît, et Ctrl-C laissé à lui "
+        "(il envoie SIGTERM une fois ses requêtes finies).",
+    ),
+) -> None:
+    """Sequence the log continuously, a round every VIGIE_AUDIT_SEQUENCE_SECONDS, until
+    SIGTERM or Ctrl-C (then a last round); what `vigie serve` runs beside its workers."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN if parent else lambda *_: stop.set())
+    if parent is not None:
+        threading.Thread(target=_stop_without, args=(parent, stop), daemon=True).start()
+    with runtime() as rt:
+        if not follow(rt, stop):
+            raise fail("dernier tour du séquenceur en échec : relancer `vigie audit sign`")
+
+
+def _stop_without(parent: int, stop: threading.Event) -> None:
+    """Set ``stop`` once ``parent`` is gone (this process then has another parent)."""
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            stop.set()
 
 
 @app.command("public-key")

@@ -6,6 +6,7 @@ writes nothing; an agreement and what it consumes are written in the caller's tr
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from vigie.rights.plans import terms_of
 from vigie.rights.protected import card_message, cardless_message
 
 AGREEMENT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+# RFC 4648 base32, done in C, then its letters mapped to Crockford's.
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", AGREEMENT_ALPHABET.encode())
 
 
 @dataclass(frozen=True)
@@ -256,9 +259,8 @@ def _is_per_year(plan: PlanTerms, category: Category) -> bool:
 
 def new_agreement_number(now: datetime) -> str:
     """Date-prefixed and unguessable (60 random bits): it guarantees a payment."""
-    bits = int.from_bytes(secrets.token_bytes(8), "big")
-    suffix = "".join(AGREEMENT_ALPHABET[(bits >> (5 * i)) & 31] for i in range(12))
-    return f"A{now:%y%m%d}-{suffix}"
+    suffix = base64.b32encode(secrets.token_bytes(8))[:12].translate(_TO_CROCKFORD).decode()
+    return f"A{now.year % 100:02d}{now.month:02d}{now.day:02d}-{suffix}"
 
 
 def _line(line: Any) -> Line:
