@@ -20,20 +20,22 @@ import redis
 from vigie.guard.gcra import QuotaStoreUnavailable
 from vigie.guard.quotas import Check
 
-# KEYS: every window's key, group after group. ARGV, per group: its number of windows, now, the
-# units needed now (0 or 1), the extra units wanted (a lease), the units given back; then each
-# window's limit and period. The needed units are charged in every group or in none; the extra
-# ones as far as every window of their group has room. Returns {wait, units leased per group};
-# numbers as strings (Lua numbers become integers on the way back).
+# KEYS: every window's key, group after group. ARGV: one text per group, numbers separated by
+# commas (one argument a group: packing arguments is most of the client's cost): its number of
+# windows, now, the units needed now (0 or 1), the extra units wanted (a lease), the units
+# given back; then each window's limit and period. The needed units are charged in every group
+# or in none; the extra ones as far as every window of their group has room. Returns {wait,
+# units leased per group}; numbers as strings (Lua numbers become integers on the way back).
 LEASE_SCRIPT = """
-local groups, wait, a, k = {}, 0, 1, 1
-while a <= #ARGV do
-  local n, now = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  local need, extra, back = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  a = a + 5
+local groups, wait, k = {}, 0, 1
+for g = 1, #ARGV do
+  local f = {}
+  for x in string.gmatch(ARGV[g], '[^,]+') do f[#f + 1] = tonumber(x) end
+  local n, now, need, extra, back = f[1], f[2], f[3], f[4], f[5]
+  local a = 6
   local windows = {}
   for j = 1, n do
-    local limit, period = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    local limit, period = f[a], f[a + 1]
     a = a + 2
     local interval = period / limit
     local tat = tonumber(redis.call('GET', KEYS[k])) or now
@@ -80,7 +82,7 @@ class Lease:
     windows: tuple[Check, ...]
     cap: int  # the most units this process may hold for the group
     keys: list[str]  # the windows' Redis keys
-    spec: list[float]  # the windows' limits and periods, as the script reads them
+    spec: str  # the windows' limits and periods, as the script reads them ("6,60.0,…")
     units: int = 0
     expires: float = 0.0
     size: int = 0  # units to lease next: grows while the group keeps asking, none after a pause
@@ -202,7 +204,7 @@ class RedisQuotaStore:
         if lease is None:
             cap = min(limit for _, limit, _ in windows) // LEASE_SHARE
             keys = [self._prefix + key for key, _, _ in windows]
-            spec = [x for _, limit, period in windows for x in (limit, period)]
+            spec = ",".join(repr(x) for _, limit, period in windows for x in (limit, period))
             lease = self._leases[windows] = Lease(windows, cap, keys, spec)
             if cap and self._worker is None:
                 self._worker = threading.Thread(target=self._refills, daemon=True)
@@ -263,12 +265,13 @@ class RedisQuotaStore:
     def _ask(self, asks: list[Ask]) -> float:
         """One script call; credits the units leased; the wait (0.0: the question admitted)."""
         keys: list[str] = []
-        args: list[float] = []
+        args: list[str] = []
         for ask in asks:
             lease = ask.lease
             keys.extend(lease.keys)
-            args.extend((len(lease.keys), ask.now, ask.need, ask.extra, ask.back))
-            args.extend(lease.spec)
+            args.append(
+                f"{len(lease.keys)},{ask.now!r},{ask.need},{ask.extra},{ask.back},{lease.spec}"
+            )
         try:
             answer = self._script(keys=keys, args=args, client=self._client)
         except redis.RedisError as exc:
