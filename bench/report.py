@@ -23,30 +23,38 @@ def _num(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def bare_reference(scenarios: list[dict[str, Any]]) -> float | None:
-    """Mean req/s of the valid bare runs (measured before and after Vigie's)."""
-    rates = [
-        s["run"]["requests_per_s"]
-        for s in scenarios
-        if s["kind"] == "bare" and s.get("run") and not s.get("invalid")
-    ]
-    return sum(rates) / len(rates) if rates else None
+def _bare_rate(scenario: dict[str, Any]) -> float | None:
+    valid = scenario["kind"] == "bare" and scenario.get("run") and not scenario.get("invalid")
+    return float(scenario["run"]["requests_per_s"]) if valid else None
+
+
+def bare_reference(scenarios: list[dict[str, Any]], index: int | None = None) -> float | None:
+    """Mean req/s of the valid bare runs; with ``index``, of the nearest one before and the
+    nearest one after that scenario (a run frames each of Vigie's with bare ones, so that a
+    machine whose speed drifts during the run moves both sides of a ratio alike)."""
+    rates = [r for s in scenarios if (r := _bare_rate(s)) is not None]
+    if index is None or not rates:
+        return sum(rates) / len(rates) if rates else None
+    before = [r for s in scenarios[:index] if (r := _bare_rate(s)) is not None][-1:]
+    after = [r for s in scenarios[index + 1 :] if (r := _bare_rate(s)) is not None][:1]
+    near = before + after
+    return sum(near) / len(near) if near else None
 
 
 def http_rows(scenarios: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
     """Table lines for the HTTP scenarios, and the target verdicts of Vigie's."""
-    bare = bare_reference(scenarios)
     lines = [
         "| scenario | req/s | p50 (ms) | p99 (ms) | ratio to bare | req/s ≥ 0.5 × bare "
         "| p99 ≤ 25 ms | server CPU µs/req | CPU % server / PostgreSQL / wrk / other / idle |",
         "|---|--:|--:|--:|--:|---|---|--:|---|",
     ]
     verdicts: list[dict[str, Any]] = []
-    for s in scenarios:
+    for index, s in enumerate(scenarios):
         run = s.get("run")
         if not run:
             lines.append(f"| {s['label']} | — | — | — | — | — | — | — | not measured |")
             continue
+        bare = bare_reference(scenarios, index)
         ratio = run["requests_per_s"] / bare if bare else None
         ratio_text = f"{ratio:.2f}" if ratio is not None else "—"
         cpu = s.get("cpu_percent", {})
@@ -216,7 +224,8 @@ def markdown(results: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
             "--timeout 10s` (a slow answer counts in the percentiles, not as a socket error) "
             f"after a {p['warmup']} s warm-up, uvicorn workers {p['workers']}, "
             f"{_num(p['insured'])} insured, {_num(http['bodies'])} distinct request bodies "
-            "rotated (bench/eligibility.lua). Ratios use the mean of the two bare runs. CPU is "
+            "rotated (bench/eligibility.lua). Each Vigie run is framed by two bare runs and its "
+            "ratio uses their mean (a bare run's own: to the mean of its neighbours). CPU is "
             f"in % of one core ({m['nproc']} cores = {100 * m['nproc']} %), over the measured "
             "run: wrk shares the cores with the servers, PostgreSQL is the whole server (every "
             "database, other people's tests included), and 'other' is every other process on "

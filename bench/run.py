@@ -287,47 +287,50 @@ def http_phase(
     scenarios: list[dict[str, Any]] = http["scenarios"]
     bare_env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
-    def bare(label: str) -> None:
-        with servers.serve(
-            "bare", uvicorn_bare(args.workers), env=bare_env, cwd=ROOT,
-            log=workdir / "bare.log", timeout=60,
-        ) as server:  # fmt: skip
-            sanity = sanity_check(server, request_bodies, None, expect_eligible=False)
+    with servers.serve(
+        "bare", uvicorn_bare(args.workers), env=bare_env, cwd=ROOT,
+        log=workdir / "bare.log", timeout=60,
+    ) as bare_server:  # fmt: skip
+        bare_sanity = sanity_check(bare_server, request_bodies, None, expect_eligible=False)
+
+        def bare(label: str) -> None:
+            """The bare app, measured again between each of Vigie's runs (its server waits,
+            idle, meanwhile): each ratio compares runs minutes apart at most."""
             scenario = measure(
-                args, wrk_path, server, label=label, kind="bare", mode="agree", token=""
+                args, wrk_path, bare_server, label=label, kind="bare", mode="agree", token=""
             )
-            scenario["sanity"] = sanity
+            scenario["sanity"] = bare_sanity
             scenarios.append(scenario)
 
-    bare("bare FastAPI (before)")
-    for store in built:
-        with servers.serve(
-            f"vigie-{store.name}", vigie_serve(args.workers), env=store.env, cwd=ROOT,
-            log=workdir / f"vigie-{store.name}.log", timeout=120,
-        ) as server:  # fmt: skip
-            sanity = sanity_check(server, request_bodies, store.token, expect_eligible=True)
-            for mode in ("estimate", "agree"):
-                scenario = measure(
-                    args, wrk_path, server,
-                    label=f"Vigie {store.name}, {mode}", kind="vigie", mode=mode,
-                    token=store.token,
-                )  # fmt: skip
-                scenario["store"] = store.name
-                scenario["sanity"] = sanity
-                scenarios.append(scenario)
-        log(f"{store.name} : coût en processus, sans HTTP (bench.inprocess)")
-        http["inprocess"][store.name] = {
-            mode: inprocess(store, bodies_file, mode) for mode in ("estimate", "agree")
-        }
-        log(f"{store.name} : coût de la garde, en processus (bench.guard)")
-        http["guard"][store.name] = {
-            f"{mode}, {quotas}": guard_cost(
-                store, bodies_file, mode, args.redis_url if quotas == "redis" else None
-            )
-            for mode in ("estimate", "agree")
-            for quotas in ("memory", "redis")
-        }
-    bare("bare FastAPI (after)")
+        bare("bare FastAPI (1)")
+        for store in built:
+            with servers.serve(
+                f"vigie-{store.name}", vigie_serve(args.workers), env=store.env, cwd=ROOT,
+                log=workdir / f"vigie-{store.name}.log", timeout=120,
+            ) as server:  # fmt: skip
+                sanity = sanity_check(server, request_bodies, store.token, expect_eligible=True)
+                for mode in ("estimate", "agree"):
+                    scenario = measure(
+                        args, wrk_path, server,
+                        label=f"Vigie {store.name}, {mode}", kind="vigie", mode=mode,
+                        token=store.token,
+                    )  # fmt: skip
+                    scenario["store"] = store.name
+                    scenario["sanity"] = sanity
+                    scenarios.append(scenario)
+                    bare(f"bare FastAPI ({sum(s['kind'] == 'bare' for s in scenarios) + 1})")
+            log(f"{store.name} : coût en processus, sans HTTP (bench.inprocess)")
+            http["inprocess"][store.name] = {
+                mode: inprocess(store, bodies_file, mode) for mode in ("estimate", "agree")
+            }
+            log(f"{store.name} : coût de la garde, en processus (bench.guard)")
+            http["guard"][store.name] = {
+                f"{mode}, {quotas}": guard_cost(
+                    store, bodies_file, mode, args.redis_url if quotas == "redis" else None
+                )
+                for mode in ("estimate", "agree")
+                for quotas in ("memory", "redis")
+            }
     for scenario in scenarios:
         if scenario.get("invalid"):
             results["failures"].append(f"{scenario['label']} : {scenario['invalid']}")
