@@ -304,21 +304,23 @@ def http_phase(
 
         bare("bare FastAPI (1)")
         for store in built:
-            with servers.serve(
-                f"vigie-{store.name}", vigie_serve(args.workers), env=store.env, cwd=ROOT,
-                log=workdir / f"vigie-{store.name}.log", timeout=120,
-            ) as server:  # fmt: skip
-                sanity = sanity_check(server, request_bodies, store.token, expect_eligible=True)
-                for mode in ("estimate", "agree"):
+            for mode in ("estimate", "agree"):
+                # A Vigie server per run, stopped (its sequencer's last round done) before the
+                # bare run that follows: nothing of Vigie's competes with it for the cores.
+                with servers.serve(
+                    f"vigie-{store.name}", vigie_serve(args.workers), env=store.env, cwd=ROOT,
+                    log=workdir / f"vigie-{store.name}-{mode}.log", timeout=120,
+                ) as server:  # fmt: skip
+                    sanity = sanity_check(server, request_bodies, store.token, expect_eligible=True)
                     scenario = measure(
                         args, wrk_path, server,
                         label=f"Vigie {store.name}, {mode}", kind="vigie", mode=mode,
                         token=store.token,
                     )  # fmt: skip
-                    scenario["store"] = store.name
-                    scenario["sanity"] = sanity
-                    scenarios.append(scenario)
-                    bare(f"bare FastAPI ({sum(s['kind'] == 'bare' for s in scenarios) + 1})")
+                scenario["store"] = store.name
+                scenario["sanity"] = sanity
+                scenarios.append(scenario)
+                bare(f"bare FastAPI ({sum(s['kind'] == 'bare' for s in scenarios) + 1})")
             log(f"{store.name} : coût en processus, sans HTTP (bench.inprocess)")
             http["inprocess"][store.name] = {
                 mode: inprocess(store, bodies_file, mode) for mode in ("estimate", "agree")

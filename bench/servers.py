@@ -21,8 +21,8 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 _TICK = os.sysconf("SC_CLK_TCK")
-# (pid, command name, process group) -> whether the process counts.
-Selector = Callable[[int, str, int], bool]
+# (pid, command name, process group, parent pid) -> whether the process counts.
+Selector = Callable[[int, str, int, int], bool]
 
 
 class ServerError(RuntimeError):
@@ -41,8 +41,10 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of every live process of the server's process group."""
-        return _cpu_seconds(lambda _pid, _comm, pgrp: pgrp == self.process.pid)
+        """User + system CPU time of every live process of the server's process group, and of
+        its children in a session of their own (``vigie serve``'s sequencer)."""
+        leader = self.process.pid
+        return _cpu_seconds(lambda _pid, _comm, pgrp, ppid: leader in (pgrp, ppid))
 
 
 def free_port() -> int:
@@ -61,8 +63,8 @@ def _stat_fields(pid: str) -> tuple[str, list[str]] | None:
     return comm, text[text.rindex(")") + 2 :].split()
 
 
-def _processes(*, reaped: bool = False) -> Iterator[tuple[int, str, int, int]]:
-    """(pid, command name, process group, CPU ticks) of every live process.
+def _processes(*, reaped: bool = False) -> Iterator[tuple[int, str, int, int, int]]:
+    """(pid, command name, process group, parent pid, CPU ticks) of every live process.
 
     With `reaped`, a process's ticks include those of its children that have exited and been
     waited for (cutime, cstime).
@@ -73,16 +75,19 @@ def _processes(*, reaped: bool = False) -> Iterator[tuple[int, str, int, int]]:
         fields = _stat_fields(pid)
         if fields is not None:
             comm, rest = fields
-            # rest[0] is field 3 (state): pgrp is field 5, utime 14, stime 15, cutime 16, cstime 17.
+            # rest[0] is field 3 (state): ppid is field 4, pgrp 5, utime 14, stime 15, cutime 16,
+            # cstime 17.
             ticks = int(rest[11]) + int(rest[12])
             if reaped:
                 ticks += int(rest[13]) + int(rest[14])
-            yield int(pid), comm, int(rest[2]), ticks
+            yield int(pid), comm, int(rest[2]), int(rest[1]), ticks
 
 
 def _cpu_seconds(select: Selector, *, reaped: bool = False) -> float:
     ticks = sum(
-        cpu for pid, comm, pgrp, cpu in _processes(reaped=reaped) if select(pid, comm, pgrp)
+        cpu
+        for pid, comm, pgrp, ppid, cpu in _processes(reaped=reaped)
+        if select(pid, comm, pgrp, ppid)
     )
     return ticks / _TICK
 
@@ -94,7 +99,7 @@ def postgres_cpu_seconds() -> float:
     new connection); the postmaster reaps them, so their time is in its cutime/cstime. Every
     database of the server counts, other people's included.
     """
-    return _cpu_seconds(lambda _pid, comm, _pgrp: comm == "postgres", reaped=True)
+    return _cpu_seconds(lambda _pid, comm, _pgrp, _ppid: comm == "postgres", reaped=True)
 
 
 def machine_busy_seconds() -> float:
@@ -143,7 +148,7 @@ def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
             process.wait()
     # Workers outliving their supervisor would keep the port and the CPU: only those of this
     # group, found by their process group id, one by one.
-    for pid, _comm, pgrp, _cpu in _processes():
+    for pid, _comm, pgrp, _ppid, _cpu in _processes():
         if pgrp == process.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -63,15 +63,17 @@ def _wait(condition: Callable[[], bool], seconds: float = 15.0) -> None:
         time.sleep(0.1)
 
 
-def _followers(parent: int) -> list[str]:
-    """Live ``vigie audit follow`` processes started for ``parent``."""
+def _followers(keys: Path) -> list[str]:
+    """Live supervised ``vigie audit follow`` processes of this store (its key file in the
+    environment: several test workers may run servers at once)."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"follow" in argv and str(parent).encode() in argv:
+        if b"--supervised" in argv and f"VIGIE_KEYS={keys}".encode() in environ:
             found.append(pid)
     return found
 
@@ -92,7 +94,7 @@ def test_serve_runs_the_sequencer_beside_its_workers_and_stops_it_last(
     try:
         base = f"http://127.0.0.1:{port}"
         _wait(lambda: _healthy(base))
-        assert len(_followers(server.pid)) == 1
+        assert len(_followers(served.settings.keys)) == 1
         body = json.dumps(request(ALICE, mode="agree")).encode()
         asked = urllib.request.Request(  # noqa: S310 (local http URL)
             f"{base}/v1/eligibility", body, {"Authorization": f"Bearer {token}",
@@ -101,9 +103,13 @@ def test_serve_runs_the_sequencer_beside_its_workers_and_stops_it_last(
         with urllib.request.urlopen(asked) as answer:  # noqa: S310 (local http URL)
             assert answer.status == 200
         _wait(lambda: bool(_heads(served)))  # signed by the sequencer's process
-        server.send_signal(signal.SIGTERM)
+        os.killpg(server.pid, signal.SIGTERM)  # as a service manager stops a process group
         assert server.wait(30) == 0
-        _wait(lambda: not _followers(server.pid), 5)
+        assert not _followers(served.settings.keys)
+        # Stopped after the workers: the last head covers every entry they logged.
+        with served.engine.connect() as conn:
+            logged = conn.exec_driver_sql("SELECT COUNT(*) FROM access_log").scalar()
+        assert _heads(served)[-1] == logged
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
@@ -123,16 +129,26 @@ def test_follow_runs_a_last_round_when_stopped(served: Runtime) -> None:
             follower.kill()
 
 
-def test_follow_stops_when_the_process_that_started_it_is_gone(served: Runtime) -> None:
-    # A parent that is not this one: as if the server had been killed outright.
+def test_a_supervised_follower_stops_when_its_input_closes_not_on_signals(
+    served: Runtime,
+) -> None:
     follower = subprocess.Popen(
-        [VIGIE, "audit", "follow", "--parent", str(os.getpid() + 1_000_000)],
+        [VIGIE, "audit", "follow", "--supervised"],
         env=_env(served.settings),
+        stdin=subprocess.PIPE,
     )
     try:
         _log_one(served)
+        _wait(lambda: bool(_heads(served)))
+        follower.send_signal(signal.SIGTERM)  # meant for the server: ignored
+        follower.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        assert follower.poll() is None
+        _log_one(served)
+        assert follower.stdin is not None
+        follower.stdin.close()  # what the server does once its workers have stopped
         assert follower.wait(30) == 0
-        assert _heads(served)[-1] == 1
+        assert _heads(served)[-1] == 2  # the entry of just before the stop has its head
     finally:
         if follower.poll() is None:
             follower.kill()

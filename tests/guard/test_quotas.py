@@ -171,3 +171,16 @@ def test_redis_down_with_a_lease_admits_from_it_then_fails_closed(prefix: str) -
     assert store.take(group, now + 2) == 0  # the unit held ahead
     with pytest.raises(QuotaStoreUnavailable):
         store.take(group, now + 3)
+
+
+@pytest.mark.parametrize("spec", ["6", "6,", "6,abc", "6,60.0,7"])
+def test_a_malformed_group_is_refused_by_the_script_and_fails_closed(
+    prefix: str, spec: str
+) -> None:
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    checks = [("a:1:f:60", 6, 60.0)]
+    assert store.take(checks, 1_000.0) == 0.0  # well formed: admitted
+    for lease in store._leases.values():  # what a bug in the packing would send
+        lease.spec = spec
+    with pytest.raises(QuotaStoreUnavailable):
+        store.take([("a:1:f:60", 6, 60.0)], 2_000.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -38,29 +39,37 @@ def sign() -> None:
 
 @app.command("follow")
 def follow_log(
-    parent: int | None = typer.Option(
-        None,
-        help="Processus qui l'a lancé : arrêt quand il disparaît, et Ctrl-C laissé à lui "
-        "(il envoie SIGTERM une fois ses requêtes finies).",
+    supervised: bool = typer.Option(
+        False,
+        help="Lancé par un processus parent (vigie serve) : s'arrête quand son entrée standard "
+        "se ferme (le parent s'arrête ou disparaît) ; SIGTERM et Ctrl-C sont pour le parent.",
     ),
 ) -> None:
     """Sequence the log continuously, a round every VIGIE_AUDIT_SEQUENCE_SECONDS, until
     SIGTERM or Ctrl-C (then a last round); what `vigie serve` runs beside its workers."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, signal.SIG_IGN if parent else lambda *_: stop.set())
-    if parent is not None:
-        threading.Thread(target=_stop_without, args=(parent, stop), daemon=True).start()
+    if supervised:
+        # A signal to the whole process group must not stop this one before the workers: the
+        # parent closes the pipe once they have finished (the system closes it if it dies).
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
+        threading.Thread(target=_stop_at_eof, args=(stop,), daemon=True).start()
+    else:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: _set_later(stop))
     with runtime() as rt:
         if not follow(rt, stop):
             raise fail("dernier tour du séquenceur en échec : relancer `vigie audit sign`")
 
 
-def _stop_without(parent: int, stop: threading.Event) -> None:
-    """Set ``stop`` once ``parent`` is gone (this process then has another parent)."""
-    while not stop.wait(1.0):
-        if os.getppid() != parent:
-            stop.set()
+def _stop_at_eof(stop: threading.Event) -> None:
+    sys.stdin.buffer.read()  # returns at end of file only
+    stop.set()
+
+
+def _set_later(stop: threading.Event) -> None:
+    """From a signal handler: ``Event.set`` takes a lock the interrupted thread may hold."""
+    threading.Thread(target=stop.set, daemon=True).start()
 
 
 @app.command("public-key")

@@ -35,12 +35,16 @@ class Sequencer:
         self._thread.start()
 
     def _supervise(self) -> None:
-        command = [sys.executable, "-m", "vigie", "audit", "follow", "--parent", str(os.getpid())]
+        command = [sys.executable, "-m", "vigie", "audit", "follow", "--supervised"]
         while True:
             with self._lock:
                 if self._stopping:
                     return
-                process = self._process = subprocess.Popen(command)  # noqa: S603 (fixed argv)
+                # Its own session: signals to this process group are not for it; it stops
+                # when its standard input closes (``stop``, or this process gone).
+                process = self._process = subprocess.Popen(  # noqa: S603 (fixed argv)
+                    command, stdin=subprocess.PIPE, start_new_session=True
+                )
             code = process.wait()
             with self._lock:
                 if self._stopping:
@@ -49,12 +53,14 @@ class Sequencer:
             time.sleep(1.0)
 
     def stop(self, grace: float = 30.0) -> None:
-        """SIGTERM (its last round runs), then wait; killed after ``grace`` seconds."""
+        """Close its standard input (its last round runs), then wait; killed after ``grace``
+        seconds."""
         with self._lock:
             self._stopping = True
             process = self._process
         if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            if process.stdin is not None:
+                process.stdin.close()
             try:
                 process.wait(grace)
             except subprocess.TimeoutExpired:

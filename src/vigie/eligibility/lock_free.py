@@ -104,6 +104,8 @@ class Attempt:
     prepared: dict[int, Prepared]
     number: str
     params: dict[str, Any]
+    plans: PlanCache
+    amc: str
 
     def settle(self, found: store.PreparedCover | None) -> EligibilityAnswer | None:
         """The answer the statement wrote; None when it found a cover it was not prepared for
@@ -112,6 +114,7 @@ class Attempt:
             return NOT_ELIGIBLE
         if not found.matched:
             return None
+        self.plans.used(self.amc, found.plan_id)
         answer = self.prepared[found.plan_id].answer
         return answer_of(answer.splits, self.number if answer.agrees else None)
 
@@ -141,7 +144,7 @@ def attempt(
         {"number": number, "professional": professional_id, "now": moment},
         note.agreement_params(),
     )
-    return Attempt(prepared, number, params)
+    return Attempt(prepared, number, params, plans, card.amc)
 
 
 def learn(plans: PlanCache, request: EligibilityRequest, found: store.PreparedCover) -> Coverage:

@@ -83,19 +83,30 @@ class PlanCache:
             parsed = json.loads(table) if isinstance(table, str) else table  # SQLite: JSON text
             terms = self._terms[key] = terms_of(responsable, parsed)
         if amc is not None:
-            self._remember(amc, KnownPlan(plan_id, version, terms))
+            self._remember(amc, plan_id, version, terms)
         return terms
 
     def known(self, amc: str) -> tuple[KnownPlan, ...]:
-        """The plans last seen for members of ``amc``, the most recent last."""
+        """The plans last seen or used for members of ``amc``, the most recent last."""
         return self._by_amc.get(amc, ())
 
-    def _remember(self, amc: str, plan: KnownPlan) -> None:
+    def used(self, amc: str, plan_id: int) -> None:
+        """A prepared answer for this plan was taken: when the mutuelle's list is full, the plan
+        moves last, so that the busiest plans stay (and the list is not rebuilt otherwise)."""
         known = self._by_amc.get(amc, ())
-        if plan in known:
+        if len(known) < PLANS_PER_AMC or known[-1].plan_id == plan_id:
             return
-        others = tuple(p for p in known if p.plan_id != plan.plan_id)
-        self._by_amc[amc] = (*others, plan)[-PLANS_PER_AMC:]
+        self._by_amc[amc] = (
+            *(p for p in known if p.plan_id != plan_id),
+            *(p for p in known if p.plan_id == plan_id),
+        )
+
+    def _remember(self, amc: str, plan_id: int, version: datetime, terms: PlanTerms) -> None:
+        known = self._by_amc.get(amc, ())
+        if any(p.plan_id == plan_id and p.version == version for p in known):
+            return  # the common case: nothing new, nothing built
+        others = tuple(p for p in known if p.plan_id != plan_id)
+        self._by_amc[amc] = (*others, KnownPlan(plan_id, version, terms))[-PLANS_PER_AMC:]
 
 
 def find_coverage(

@@ -24,14 +24,23 @@ from vigie.guard.quotas import Check
 # commas (one argument a group: packing arguments is most of the client's cost): its number of
 # windows, now, the units needed now (0 or 1), the extra units wanted (a lease), the units
 # given back; then each window's limit and period. The needed units are charged in every group
-# or in none; the extra ones as far as every window of their group has room. Returns {wait,
-# units leased per group}; numbers as strings (Lua numbers become integers on the way back).
+# or in none; the extra ones as far as every window of their group has room. A malformed group
+# (an empty or non-numeric field, a wrong count) is an error: the question fails closed.
+# Returns {wait, units leased per group}; numbers as strings (Lua numbers become integers on the
+# way back).
 LEASE_SCRIPT = """
 local groups, wait, k = {}, 0, 1
 for g = 1, #ARGV do
   local f = {}
-  for x in string.gmatch(ARGV[g], '[^,]+') do f[#f + 1] = tonumber(x) end
+  for x in string.gmatch(ARGV[g] .. ',', '([^,]*),') do
+    local v = tonumber(x)
+    if v == nil then return redis.error_reply('vigie: malformed quota group') end
+    f[#f + 1] = v
+  end
   local n, now, need, extra, back = f[1], f[2], f[3], f[4], f[5]
+  if #f < 5 or #f ~= 5 + 2 * n then
+    return redis.error_reply('vigie: malformed quota group')
+  end
   local a = 6
   local windows = {}
   for j = 1, n do

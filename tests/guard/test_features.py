@@ -1,0 +1,42 @@
+"""The guard's digests: equal parts, equal digests within a process; another process (another
+salt) gives others; with PYTHONHASHSEED fixed, a keyed blake2b is used instead of hash()."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+
+from vigie.guard.features import digest, question
+
+PROBE = (
+    "from datetime import date; from vigie.guard import features as f; "
+    "print(f._HASH_KEY_RANDOM, f.digest('185017512345678', date(1985, 1, 1), 1))"
+)
+
+
+def test_a_digest_tells_equal_parts_from_different_ones() -> None:
+    same = digest("185017512345678", date(1985, 1, 1), 1)
+    assert same == digest("185017512345678", date(1985, 1, 1), 1)
+    assert same != digest("185017512345678", date(1985, 1, 1), 2)
+    assert same != digest("285017512345678", date(1985, 1, 1), 1)
+    q = question("185017512345678", date(1985, 1, 1), 1, cardless=False, agree=True)
+    assert q.patient == same and q.series == digest("1850175123")
+
+
+@pytest.mark.parametrize("seed", [None, "0", "1234"])
+def test_digests_are_keyed_per_process_whatever_pythonhashseed(seed: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    if seed is not None:
+        env["PYTHONHASHSEED"] = seed
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    assert [r[0] for r in runs] == [str(seed is None)] * 2  # hash() only when its key is random
+    assert runs[0][1] != runs[1][1]  # a salt of each process's own
