@@ -4,6 +4,7 @@ prompt 503 with Retry-After (each must write its access-log entry), never a hang
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tests.factories import ALICE, load_people, professional_token, request
 from vigie.api.app import create_app
 from vigie.config import Settings
 from vigie.crypto import keyfile
-from vigie.runtime import open_runtime
+from vigie.runtime import Runtime, open_runtime
 
 
 @pytest.fixture
@@ -51,3 +52,22 @@ def test_requests_get_503_while_the_log_cannot_be_written(
         other.close()
     agree = client.post("/v1/eligibility", json=request(ALICE, mode="agree"), headers=auth)
     assert agree.status_code == 200 and agree.json()["agreement"]
+
+
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+@pytest.mark.parametrize("mode", ["estimate", "agree"])
+def test_postgresql_out_of_the_loop_s_reach_gets_a_prompt_503(runtime: Runtime, mode: str) -> None:
+    load_people(runtime)
+    auth = {"Authorization": f"Bearer {professional_token(runtime)}"}
+    app = create_app(runtime)
+    loop = app.state.services.loop
+    assert loop is not None  # PostgreSQL: card questions are the pools' coroutines
+    for options in loop._pool_options.values():  # nothing listens there
+        options.update(conninfo="postgresql://postgres@127.0.0.1:1/vigie", timeout=0.5)
+    body = request(ALICE, mode=mode)
+    with TestClient(app) as client:
+        client.post("/v1/eligibility", json=body, headers=auth)  # meets the plan (agree)
+        started = time.monotonic()
+        answer = client.post("/v1/eligibility", json=body, headers=auth)
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert time.monotonic() - started < 5
