@@ -80,7 +80,8 @@ class LoopEngines:
             found = self._pools[pool] = AsyncConnectionPool(
                 open=False, name=f"vigie-{pool}", **self._pool_options[pool]
             )
-        await found.open()  # a no-op once open
+        if found.closed:  # opened once, not on every statement (open() takes the pool's lock)
+            await found.open()
         conn = await found.getconn()
         try:
             cursor = await conn.execute(statement.postgres, params)

@@ -53,11 +53,8 @@ async def check_eligibility(
         return answer
     # An estimate: the cover read and the entry inserted by one statement, committed
     # asynchronously (vigie.audit.estimates); the history, when the split needs it, read after.
-    indexes = lookup_indexes(keyring, request)
     params = {
-        "index_a": indexes[0],
-        "index_b": indexes[-1],
-        "day": request.date,
+        **store.cover_params(lookup_indexes(keyring, request), request.date),
         **note.statement_params(),
     }
     rows = await loop.fetch("estimates", store.COVERAGE_LOGGED, params)

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -51,8 +52,8 @@ class KnownPlan:
     version: datetime
     terms: PlanTerms
 
-    @property
-    def version_text(self) -> str:
+    @cached_property
+    def version_text(self) -> str:  # once per plan, not once per question
         return self.version.isoformat()
 
 

@@ -140,6 +140,12 @@ NEW_LINE = Sql(
 )
 
 
+def cover_params(indexes: list[bytes], care_day: Any) -> dict[str, Any]:
+    """The parameters of COVERAGE and the statements built on it: both blind indexes (the same
+    one twice outside a key rotation) and the care day as the store takes it."""
+    return {"index_a": indexes[0], "index_b": indexes[-1], "day": care_day}
+
+
 def coverage_row(
     conn: Connection,
     indexes: list[bytes],
@@ -152,7 +158,7 @@ def coverage_row(
     """(beneficiary id, plan id, plan version, responsable, guarantees) or None; guarantees are
     JSON text, parsed only when the plan cache misses. ``log``: the access-log entry's
     parameters, inserted by the same statement (PostgreSQL estimates only)."""
-    params = {"index_a": indexes[0], "index_b": indexes[-1], "day": day(conn, care_date)}
+    params = cover_params(indexes, day(conn, care_date))
     if cardless:
         if log is not None:  # the logged statement names the AMC the card gave
             raise ValueError("card-less questions are logged by their own transaction")
@@ -258,9 +264,7 @@ def prepared_params(
 ) -> dict[str, Any]:
     """``agreement``: number, professional and now; ``log``: EligibilityNote.agreement_params."""
     return {
-        "index_a": indexes[0],
-        "index_b": indexes[-1],
-        "day": care_date,
+        **cover_params(indexes, care_date),
         "candidates": orjson.dumps(candidates).decode(),
         **agreement,
         **log,
