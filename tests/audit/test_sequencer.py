@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from tests.audit.helpers import add_entries, memory_tree, run_round
+from vigie.audit import sequencer
 from vigie.audit.log import Event, record
-from vigie.audit.sequencer import public_key_text
+from vigie.audit.sequencer import Round, public_key_text
 from vigie.audit.tree_head import SignedTreeHead, decode_public_key, verify_tree_head
 from vigie.runtime import Runtime
 
@@ -89,3 +91,78 @@ def test_a_head_missed_by_the_file_is_published_at_the_next_round(
     assert published == [signed.to_dict()]
     run_round(runtime, heads)
     assert len(heads.read_text().splitlines()) == 1  # not published twice
+
+
+@pytest.fixture
+def small_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite writes a round in slices (the write lock held briefly): tiny ones here."""
+    monkeypatch.setattr(sequencer, "SLICE", 3)
+    monkeypatch.setattr(sequencer, "CHUNK", 7)
+    monkeypatch.setattr(sequencer, "SLICE_PAUSE", 0.0)
+
+
+def _sqlite_only(runtime: Runtime) -> None:
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL sequences a round in one transaction")
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_a_round_written_in_slices_is_the_same_tree(runtime: Runtime, tmp_path: Path) -> None:
+    _sqlite_only(runtime)
+    heads = tmp_path / "heads.jsonl"
+    add_entries(runtime, 20)  # three chunks of at most 7, each in slices of at most 3
+    done = run_round(runtime, heads)
+    tree = memory_tree(runtime)
+    assert done.added == 20 and done.head is not None
+    assert done.head.head.tree_size == 20 and done.head.head.root_hash == tree.root()
+    assert _leaf_entries(runtime) == list(range(1, 21))
+    assert len(heads.read_text().splitlines()) == 1  # one head a round, not one a slice
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_a_round_overtaken_by_another_stops_without_a_duplicate(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sqlite_only(runtime)
+    add_entries(runtime, 5)
+    hash_rows = sequencer._hash_rows
+    overtaken: list[Round] = []
+
+    def other_round_first(state: Any, rows: Any) -> Any:
+        if not overtaken:  # between this round's read and its first write, another runs whole
+            monkeypatch.setattr(sequencer, "_hash_rows", hash_rows)
+            overtaken.append(run_round(runtime))
+        return hash_rows(state, rows)
+
+    monkeypatch.setattr(sequencer, "_hash_rows", other_round_first)
+    late = run_round(runtime)
+    assert overtaken[0].added == 5 and late.added == 0 and late.head is None
+    assert _leaf_entries(runtime) == [1, 2, 3, 4, 5]
+    assert memory_tree(runtime).size == 5
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_a_round_that_fails_between_slices_is_finished_by_the_next(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _sqlite_only(runtime)
+    heads = tmp_path / "heads.jsonl"
+    add_entries(runtime, 8)
+    store = sequencer._store
+    calls = []
+
+    def fail_second(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        store(*args)
+
+    monkeypatch.setattr(sequencer, "_store", fail_second)
+    with pytest.raises(OSError):
+        run_round(runtime, heads)
+    assert _leaf_entries(runtime) == [1, 2, 3]  # the first slice stands, the second left nothing
+    monkeypatch.setattr(sequencer, "_store", store)
+    done = run_round(runtime, heads)
+    tree = memory_tree(runtime)
+    assert done.added == 5 and done.head is not None and done.head.head.root_hash == tree.root()
+    assert _leaf_entries(runtime) == list(range(1, 9))

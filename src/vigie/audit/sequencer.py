@@ -6,14 +6,17 @@ Invariant: every committed entry gets exactly one leaf, none is ever skipped. SQ
 id order under one write lock. On PostgreSQL an id can commit after a larger one, so a round reads
 its snapshot (xmax and the transactions in progress) first, takes entries of transactions that
 have ended below xmax, and keeps the ones in progress as ``pending`` for a later round: a long
-import delays only its own entry, never the others, and no entry is ever passed over.
+import delays only its own entry, never the others, and no entry is ever passed over. SQLite's
+one write lock is what requests wait for on the server's event loop: a round reads and hashes
+under no lock and writes in short slices, each checking that no other round moved the tree.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,10 @@ from vigie.db.sql import Sql, execute_many, stream
 NODE_LEVELS: tuple[int, ...] = (8, 16)
 STATE_ID = 1
 CHUNK = 50_000
+# SQLite: entries written per write transaction (about a millisecond of the lock), and the pause
+# that leaves the lock to requests between two (SQLite's busy handler retries after 1, 2, 5 ms).
+SLICE = 256
+SLICE_PAUSE = 0.004
 
 _SNAPSHOT = "SELECT CAST(pg_current_snapshot() AS text)"
 
@@ -105,27 +112,67 @@ def sequence(
     """One round: sequence every entry committed since the last one and sign a head if any was
     added (or if ``force``). The head is published to ``heads_file`` once committed."""
     key = signing_key(keys)
-    if not force and engine.dialect.name == "sqlite" and _idle(engine):
-        if heads_file is not None:
-            _catch_up(engine, heads_file, log_id)
-        return Round(0, None)  # nothing new: leave SQLite's single write lock to requests
+    if engine.dialect.name == "sqlite":
+        if not force and _idle(engine):
+            if heads_file is not None:
+                _catch_up(engine, heads_file, log_id)
+            return Round(0, None)  # nothing new: leave SQLite's single write lock to requests
+        done = _sqlite_round(engine, key, log_id, force)
+    else:
+        done = _postgres_round(engine, key, log_id, force)
+    if done.head is not None and heads_file is not None:
+        publish(done.head, heads_file)
+    elif heads_file is not None:
+        _catch_up(engine, heads_file, log_id)
+    return done
+
+
+def _postgres_round(engine: Engine, key: Ed25519PrivateKey, log_id: str, force: bool) -> Round:
+    # One transaction: PostgreSQL's row lock on the state holds up no request.
     with write_transaction(engine) as conn:
         snapshot = _snapshot(conn)
         state = _load_state(conn)
         added = 0
         for rows in _new_entries(conn, state, snapshot):
-            _append(conn, state, rows)
+            _store(conn, rows, *_hash_rows(state, rows))
             added += len(rows)
-        if added or conn.dialect.name == "postgresql":
-            _save_state(conn, state, snapshot)
+        _save_state(conn, state, snapshot)
         head = None
         if added or force or (state.size > 0 and _head_missing(conn, state.size)):
             head = _sign(conn, state, key, log_id)
-    if head is not None and heads_file is not None:
-        publish(head, heads_file)
-    elif heads_file is not None:
-        _catch_up(engine, heads_file, log_id)
     return Round(added, head)
+
+
+def _sqlite_round(engine: Engine, key: Ed25519PrivateKey, log_id: str, force: bool) -> Round:
+    """SQLite has one write lock for the whole file, and the server's requests wait for it on
+    its event loop: entries are read and hashed under no lock (a WAL snapshot), then written
+    SLICE at a time, the lock left to requests between two slices."""
+    added = 0
+    while True:
+        with engine.connect() as conn, conn.begin():
+            state = _read_state(conn) or _State(0, [])
+            rows = conn.execute(
+                text(_new_entries_sql("sqlite") + " LIMIT :chunk"),
+                {"last_id": state.last_id, "chunk": CHUNK},
+            ).all()
+        for start in range(0, len(rows), SLICE):
+            if start:
+                time.sleep(SLICE_PAUSE)
+            part = rows[start : start + SLICE]
+            first, hashes, nodes = _hash_rows(state, part)
+            with write_transaction(engine) as conn:
+                if _load_state(conn).size != first:
+                    return Round(added, None)  # another round moved the tree on: it stands
+                _store(conn, part, first, hashes, nodes)
+                _save_state(conn, state, _Snapshot())
+            added += len(part)
+        if len(rows) < CHUNK:
+            break
+    with write_transaction(engine) as conn:
+        state = _load_state(conn)
+        if added or force or (state.size > 0 and _head_missing(conn, state.size)):
+            return Round(added, _sign(conn, state, key, log_id))
+    return Round(added, None)
 
 
 def _idle(engine: Engine) -> bool:
@@ -183,13 +230,11 @@ def _last_published_size(path: Path) -> int:
 
 
 def _snapshot(conn: Connection) -> _Snapshot:
-    # First statement of the round, before this transaction takes an id of its own.
-    if conn.dialect.name != "postgresql":
-        return _Snapshot()
+    # PostgreSQL: the round's first statement, before its transaction takes an id of its own.
     return _Snapshot.parse(conn.execute(text(_SNAPSHOT)).scalar_one())
 
 
-def _load_state(conn: Connection) -> _State:
+def _read_state(conn: Connection) -> _State | None:
     query = select(
         SequencerState.tree_size,
         SequencerState.peaks,
@@ -201,30 +246,35 @@ def _load_state(conn: Connection) -> _State:
         query = query.with_for_update()  # one sequencer at a time, whichever process runs it
     row = conn.execute(query).first()
     if row is None:
+        return None
+    peaks = [row.peaks[i : i + 32] for i in range(0, len(row.peaks), 32)]
+    pending = tuple(int(x) for x in row.pending.split(",") if x)
+    return _State(row.tree_size, peaks, row.last_id, row.frontier, pending)
+
+
+def _load_state(conn: Connection) -> _State:
+    """The state, inside a write transaction (created empty on the first round)."""
+    state = _read_state(conn)
+    if state is None:
         conn.execute(
             insert(SequencerState).values(
                 id=STATE_ID, tree_size=0, peaks=b"", last_id=0, frontier=0, pending=""
             )
         )
         return _State(0, [])
-    peaks = [row.peaks[i : i + 32] for i in range(0, len(row.peaks), 32)]
-    pending = tuple(int(x) for x in row.pending.split(",") if x)
-    return _State(row.tree_size, peaks, row.last_id, row.frontier, pending)
+    return state
 
 
 def _new_entries(conn: Connection, state: _State, snapshot: _Snapshot) -> Iterator[list[Any]]:
-    """New entries in sequencing order, in chunks (a backlog of millions streams)."""
-    if conn.dialect.name == "postgresql":
-        ended = [x for x in state.pending if x not in snapshot.running]
-        params: dict[str, Any] = {
-            "frontier": state.frontier,
-            "xmax": snapshot.xmax,
-            "ended": _array(ended),
-            "running": _array(sorted(snapshot.running)),
-        }
-    else:
-        params = {"last_id": state.last_id}
-    yield from stream(conn, Sql(_new_entries_sql(conn.dialect.name)), params, CHUNK)
+    """PostgreSQL: new entries in sequencing order, in chunks (a backlog of millions streams)."""
+    ended = [x for x in state.pending if x not in snapshot.running]
+    params: dict[str, Any] = {
+        "frontier": state.frontier,
+        "xmax": snapshot.xmax,
+        "ended": _array(ended),
+        "running": _array(sorted(snapshot.running)),
+    }
+    yield from stream(conn, Sql(_new_entries_sql("postgresql")), params, CHUNK)
 
 
 _NEW_LEAF = Sql("INSERT INTO audit_leaves (leaf_index, entry_id, leaf_hash) VALUES (:i, :e, :h)")
@@ -234,10 +284,18 @@ def _array(values: list[int]) -> str:
     return "{" + ",".join(str(v) for v in values) + "}"
 
 
-def _append(conn: Connection, state: _State, rows: list[Any]) -> None:
+def _hash_rows(state: _State, rows: Sequence[Any]) -> tuple[int, list[bytes], list[Any]]:
+    """Extend ``state`` with ``rows``: (the first leaf index, leaf hashes, subtrees completed)."""
     first = state.size
     hashes = [leaf_hash(entry) for entry in leaf_entries(rows)]
     nodes = extend(state, hashes)
+    state.last_id = max(state.last_id, int(rows[-1][0]))
+    return first, hashes, nodes
+
+
+def _store(
+    conn: Connection, rows: Sequence[Any], first: int, hashes: list[bytes], nodes: list[Any]
+) -> None:
     if conn.dialect.name == "postgresql":
         with row_sink(conn, "audit_leaves", ("leaf_index", "entry_id", "leaf_hash")) as sink:
             for offset, (row, digest) in enumerate(zip(rows, hashes, strict=True)):
@@ -252,7 +310,6 @@ def _append(conn: Connection, state: _State, rows: list[Any]) -> None:
         with row_sink(conn, "audit_nodes", ("level", "index", "hash")) as sink:
             for node in nodes:
                 sink.write(node)
-    state.last_id = max(state.last_id, int(rows[-1][0]))
 
 
 def _save_state(conn: Connection, state: _State, snapshot: _Snapshot) -> None:
