@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from vigie.db.engine import read_transaction, write_transaction
 from vigie.guard.engine import Alert
 from vigie.guard.features import Caller
 from vigie.guard.quotas import ACCOUNT
+from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.service import save_suspension
 from vigie.guard.signals import Signal
 from vigie.identity.identifiers import Profession
@@ -153,33 +155,35 @@ def test_redis_down_fails_closed_with_503(guarded_runtime: Runtime) -> None:
         assert ALICE.nir not in refused.text
 
 
-def _admitted_in_a_thread(
-    runtime: Runtime, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> tuple[Any, list[bool]]:
-    """One question through a fresh app; for each admit: did it run off the loop's thread?"""
+def _admissions(
+    runtime: Runtime, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch, questions: int
+) -> tuple[Any, list[tuple[bool, bool]]]:
+    """Questions through a fresh app; each admit as (ran off the loop's thread, its ``wait``)."""
     app = create_app(runtime)
     loop_thread: list[threading.Thread] = []
-    seen: list[bool] = []
+    seen: list[tuple[bool, bool]] = []
     real_admit = Gate.admit
 
-    def admit(gate: Gate) -> Any:
-        seen.append(threading.current_thread() is not loop_thread[0])
-        return real_admit(gate)
+    def admit(gate: Gate, wait: bool = True) -> Any:
+        seen.append((threading.current_thread() is not loop_thread[0], wait))
+        return real_admit(gate, wait)
 
     monkeypatch.setattr(Gate, "admit", admit)
     with TestClient(app) as client:
         assert client.portal is not None
         client.portal.call(lambda: loop_thread.append(threading.current_thread()))
-        answer = client.post("/v1/eligibility", json=request(ALICE), headers=auth)
-        assert answer.status_code == 200, answer.text
+        for _ in range(questions):
+            answer = client.post("/v1/eligibility", json=request(ALICE), headers=auth)
+            assert answer.status_code == 200, answer.text
     return app, seen
 
 
-def test_checks_that_may_wait_on_redis_stay_off_the_event_loop(
+def test_only_checks_that_need_redis_leave_the_event_loop(
     guarded_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With Redis quotas the gate's checks go where store calls go (threads on PostgreSQL);
-    with quotas in memory they stay on the loop whenever store calls do not use threads."""
+    """With Redis quotas a check whose unit is not in hand goes where store calls go (threads
+    on PostgreSQL) to ask Redis; one with a unit leased ahead stays where quota checks in memory
+    do (the loop, whenever store calls do not use threads)."""
     update = {"redis_url": "redis://127.0.0.1:6379/15"}
     shared = Runtime(
         guarded_runtime.settings.model_copy(update=update), guarded_runtime.engine,
@@ -187,19 +191,26 @@ def test_checks_that_may_wait_on_redis_stay_off_the_event_loop(
     )  # fmt: skip
     load_people(shared)
     auth = {"Authorization": f"Bearer {professional_token(shared)}"}
+    prefix, real = f"vigie:test:{uuid.uuid4().hex}:", RedisQuotaStore.from_url
+    monkeypatch.setattr(RedisQuotaStore, "from_url", lambda url: real(url, prefix=prefix))
     for runtime, waits in ((shared, True), (guarded_runtime, False)):
-        app, seen = _admitted_in_a_thread(runtime, auth, monkeypatch)
+        app, seen = _admissions(runtime, auth, monkeypatch, 3)
         assert app.state.guard.waits is waits
         services = app.state.services
-        in_thread = not services.inline if waits else not services.light_inline
-        assert seen == [in_thread], (runtime.engine.dialect.name, waits)
+        light, heavy = not services.light_inline, not services.inline
+        if waits:
+            # A pharmacist's first question leases nothing, the second one unit ahead (both ask
+            # Redis, after a try that changed nothing); the third is admitted from that unit.
+            tried, asked = (light, False), (heavy, True)
+            assert seen == [tried, asked, tried, asked, tried], runtime.engine.dialect.name
+        else:
+            assert seen == [(light, True)] * 3
         if runtime.engine.dialect.name == "postgresql":  # store calls there: threads or the loop
-            assert in_thread is waits
+            assert (heavy, light) == (True, False)
 
 
 def test_shared_quota_through_redis_between_two_apps(guarded_runtime: Runtime) -> None:
     """Two applications (as two server processes would) share one Redis quota."""
-    import uuid
 
     from vigie.guard.redis_quotas import RedisQuotaStore
 
@@ -290,8 +301,8 @@ def test_stopping_the_server_gives_held_quota_back(guarded_runtime: Runtime) -> 
     closed: list[bool] = []
 
     class Recording:
-        def take(self, checks: object, now: float) -> float:
-            return float(real.take(checks, now))
+        def take(self, checks: object, now: float, *, wait: bool = True) -> float:
+            return float(real.take(checks, now, wait=wait))
 
         def close(self) -> None:
             closed.append(True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 import pytest
 import redis
 
-from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable
+from vigie.guard import redis_quotas
+from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable, WouldWait
 from vigie.guard.quotas import ACCOUNT, CARDLESS, DAY, MINUTE, MONTH, checks_for
 from vigie.guard.redis_quotas import LEASE_SHARE, RedisQuotaStore
 from vigie.identity.identifiers import Profession
@@ -184,3 +186,42 @@ def test_a_malformed_group_is_refused_by_the_script_and_fails_closed(
         lease.spec = spec
     with pytest.raises(QuotaStoreUnavailable):
         store.take([("a:1:f:60", 6, 60.0)], 2_000.0)
+
+
+def test_without_waiting_a_unit_in_hand_admits_and_none_changes_nothing(prefix: str) -> None:
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    group = [("a:4:f:60", 8, MINUTE)]
+    now = 9_000_000.0
+    with pytest.raises(WouldWait):
+        store.take(group, now, wait=False)  # nothing leased yet: only Redis can say
+    assert store.round_trips == 0 and store.held() == 0
+    assert not redis.Redis.from_url(REDIS_URL).exists(prefix + "a:4:f:60")  # nothing charged
+    assert store.take(group, now) == 0  # asks Redis, leases nothing (a first question)
+    assert store.take(group, now + 1) == 0  # asks Redis, one unit ahead
+    store.settle()
+    trips = store.round_trips
+    assert store.held() == 1
+    assert store.take(group, now + 2, wait=False) == 0  # the unit in hand: no round trip
+    assert store.round_trips == trips
+    store.close()
+
+
+def test_a_question_does_not_wait_for_its_groups_refill(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refill on its way (here held back 3 s) does not hold a question up: it asks Redis for
+    its own unit, nothing ahead, so the process still holds at most its cap."""
+    monkeypatch.setattr(redis_quotas, "BATCH_DELAY", 3.0)
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    group = [("a:5:f:60", 8, MINUTE)]
+    cap = 8 // LEASE_SHARE
+    now = 10_000_000.0
+    for i in range(3):  # leases one ahead, then spends it: a refill is queued
+        assert store.take(group, now + i) == 0
+    trips, started = store.round_trips, time.monotonic()
+    assert store.take(group, now + 3) == 0
+    assert time.monotonic() - started < 1.0
+    assert store.round_trips == trips + 1 and store.held() == 0
+    store.settle(timeout=10)
+    assert 0 < store.held() <= cap
+    store.close()

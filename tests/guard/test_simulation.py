@@ -17,7 +17,7 @@ TINY = Size(800, 30_000, 14, swarm=30, attacks_from_day=3, attack_days=(0, 0, 1,
 
 
 class Unlimited:
-    def take(self, checks: object, now: float) -> float:
+    def take(self, checks: object, now: float, *, wait: bool = True) -> float:
         return 0.0
 
     def close(self) -> None:

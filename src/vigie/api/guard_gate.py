@@ -21,7 +21,7 @@ from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
 from vigie.guard.engine import Decision, Guard, Verdict
 from vigie.guard.features import Caller, Question, origin_of, practice_departement, question
-from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable
+from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable, WouldWait
 from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.service import StoreContainment
 from vigie.identity.principal import Principal
@@ -60,9 +60,9 @@ UNAVAILABLE = "contrôle des quotas momentanément indisponible : réessayez dan
 class GuardServices:
     guard: Guard
     containment: StoreContainment
-    # Quotas shared through Redis may wait on the network or on a refill in flight: their checks
-    # then go where store calls go (worker threads on PostgreSQL), never onto the event loop
-    # that other questions share.
+    # Quotas shared through Redis may need the network: a check that would wait for it goes
+    # where store calls go (worker threads on PostgreSQL), never onto the event loop that other
+    # questions share; one with its units leased in hand stays on the loop.
     waits: bool = False
 
 
@@ -133,11 +133,13 @@ class Gate:
         proved = principal.step_up_at if principal is not None else None
         self.stepped_up_at: float | None = proved.timestamp() if proved is not None else None
 
-    def admit(self) -> Response | None:
+    def admit(self, wait: bool = True) -> Response | None:
+        """None: admitted; WouldWait (``wait`` False) when the quotas need the network."""
         try:
             verdict = self.guard.admit(
-                self.caller, self.question, self.origin, self.stepped_up_at, time.time()
-            )
+                self.caller, self.question, self.origin, self.stepped_up_at, time.time(),
+                wait=wait,
+            )  # fmt: skip
         except QuotaStoreUnavailable:
             return unavailable(fhir=self.fhir)  # fail closed: no shared quota, no answer
         return refusal(verdict, fhir=self.fhir) if verdict.refused else None
@@ -158,11 +160,15 @@ async def guarded(
 ) -> EligibilityAnswer | Response:
     """The eligibility flow between the guard's two checks; a Response when refused."""
     gate = Gate(guard, request, caller, body, fhir=fhir) if guard is not None else None
-    check = services.call if guard is not None and guard.waits else services.call_light
-    if gate is not None and (refused := await check(gate.admit)) is not None:
-        return refused
+    if guard is not None and gate is not None:
+        try:
+            refused = await services.call_light(gate.admit, not guard.waits)
+        except WouldWait:
+            refused = await services.call(gate.admit, True)
+        if refused is not None:
+            return refused
     answer = await services.check_eligibility(caller, body, "fhir" if fhir else "json")
-    if gate is not None and (refused := await check(gate.observe, answer.eligible)):
+    if gate is not None and (refused := await services.call_light(gate.observe, answer.eligible)):
         if answer.agreement is not None:
             # The answer is withheld: the agreement it carried is cancelled (and logged), so
             # that nothing stays consumed under a number nobody was given.

@@ -107,9 +107,18 @@ class Guard:
         return st
 
     def admit(
-        self, caller: Caller, q: Question, origin: int, stepped_up_at: float | None, now: float
+        self,
+        caller: Caller,
+        q: Question,
+        origin: int,
+        stepped_up_at: float | None,
+        now: float,
+        *,
+        wait: bool = True,
     ) -> Verdict:
-        """Before the store: suspended, new origin not re-authenticated, or over quota?"""
+        """Before the store: suspended, new origin not re-authenticated, or over quota? With
+        ``wait`` False, WouldWait (from the quota store) when the answer needs the network; what
+        ran before it is safe to run again."""
         if self.containment.is_suspended(caller.account, now):
             return SUSPENDED
         with self._lock:
@@ -126,12 +135,12 @@ class Guard:
                     cardless=kind[0], slowed=kind[1],
                 )  # fmt: skip
         # Outside the lock: a shared store may be asked over the network meanwhile.
-        wait = self.quotas.take(checks, now)
-        if wait <= 0:
+        delay = self.quotas.take(checks, now, wait=wait)
+        if delay <= 0:
             return ALLOW
         with self._lock:
             st.throttled(now)
-            verdict = Verdict(Decision.THROTTLE, wait)
+            verdict = Verdict(Decision.THROTTLE, delay)
             view = st.view(origin, self.peers[caller.profession])
             suspended = self._maybe_suspend(st, view, self._platform(st, origin, now), now)
         if suspended:

@@ -20,9 +20,15 @@ class QuotaStoreUnavailable(RuntimeError):
     """The shared quota store cannot answer: the eligibility API fails closed (503)."""
 
 
+class WouldWait(Exception):
+    """``take(..., wait=False)`` needs the network: nothing was charged or changed; ask again
+    where waiting costs no one else (a worker thread, not the event loop)."""
+
+
 class QuotaStore(Protocol):
-    def take(self, checks: Sequence[Check], now: float) -> float:
-        """0.0 when admitted (and charged), else the seconds to wait before a retry."""
+    def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
+        """0.0 when admitted (and charged), else the seconds to wait before a retry; with
+        ``wait`` False, WouldWait rather than a network round trip."""
         ...
 
     def close(self) -> None:
@@ -47,20 +53,20 @@ class MemoryQuotaStore:
         self._lock = threading.Lock()
         self._swept = 0.0
 
-    def take(self, checks: Sequence[Check], now: float) -> float:
-        with self._lock:
+    def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
+        with self._lock:  # never waits: ``wait`` changes nothing here
             if now - self._swept > 3_600:
                 self._sweep(now)
             tats = self._tat
             get = tats.get
-            wait = 0.0
+            delay_max = 0.0
             for key, limit, period in checks:
                 tat = get(key, now)
                 delay = (tat if tat > now else now) + period / limit - period - now
-                if delay > wait:
-                    wait = delay
-            if wait > 0:
-                return wait
+                if delay > delay_max:
+                    delay_max = delay
+            if delay_max > 0:
+                return delay_max
             for key, limit, period in checks:  # the same sums again: no list per question
                 tat = get(key, now)
                 tats[key] = (tat if tat > now else now) + period / limit

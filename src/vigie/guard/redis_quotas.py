@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import redis
 
-from vigie.guard.gcra import QuotaStoreUnavailable
+from vigie.guard.gcra import QuotaStoreUnavailable, WouldWait
 from vigie.guard.quotas import Check
 
 # KEYS: every window's key, group after group. ARGV: one text per group, numbers separated by
@@ -79,9 +79,9 @@ return answer
 
 LEASE_SHARE = 4  # a process holds at most a quarter of a group's tightest window
 LEASE_SECONDS = 60.0  # units unused this long after their lease are given back
-BATCH_DELAY = 0.1  # refills wait this long (wall clock) so that one round trip serves many
+BATCH_DELAY = 0.02  # refills wait this long (wall clock) so that one round trip serves many
 RETURN_EVERY = 1.0  # expired leases are looked for this often (wall clock)
-REFILL_WAIT = 2.0  # the longest a question waits for its group's refill in flight
+SETTLE_WAIT = 2.0  # the longest settle() waits for the refills in flight
 
 
 @dataclass(slots=True, eq=False)  # compared by identity
@@ -142,33 +142,36 @@ class RedisQuotaStore:
         client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         return cls(client, prefix=prefix)
 
-    def take(self, checks: Sequence[Check], now: float) -> float:
+    def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
         with self._changed:
             leases = self._leases_of(checks, now)
-            self._changed.wait_for(lambda: not any(x.refilling for x in leases), REFILL_WAIT)
             missing = [x for x in leases if not x.usable(now)]
+            if missing and not wait:
+                raise WouldWait  # before anything changes: the caller asks again, waiting
             for lease in leases:
+                lease.pace(now)
                 lease.units -= lease not in missing  # held for this question meanwhile
             if not missing:
                 self._refill_spent(leases)
                 return 0.0
-        # Nothing ahead for a group whose refill is still in flight (a wait that timed out):
-        # a process never holds more than its cap.
+        # A group whose refill is on its way asks for this question's unit alone, nothing ahead
+        # (a process never holds more than its cap), rather than wait for a background thread
+        # that may itself wait milliseconds for the interpreter's lock.
         asks = [Ask(x, now, 1, 0 if x.refilling else x.size) for x in missing]
         self.round_trips += 1
         try:
-            wait = self._ask(asks)
+            delay = self._ask(asks)
         except QuotaStoreUnavailable:
             self._give_back_held(leases, missing)
             raise
         with self._changed:
-            if wait > 0:
+            if delay > 0:
                 self._give_back_held(leases, missing)
-                return wait
+                return delay
             self._refill_spent([x for x in leases if x not in missing])
         return 0.0
 
-    def settle(self, timeout: float = REFILL_WAIT) -> None:
+    def settle(self, timeout: float = SETTLE_WAIT) -> None:
         """Wait for the refills in flight (tests, shutdown)."""
         with self._changed:
             self._changed.wait_for(lambda: not self._queue and not self._busy(), timeout)
@@ -195,7 +198,7 @@ class RedisQuotaStore:
 
     def _leases_of(self, checks: Sequence[Check], now: float) -> list[Lease]:
         """The question's groups: its checks by owner and kind ("a:7:f", "s:3:f", "a:7:slow"),
-        with their limits (a structure's depend on the profession asking)."""
+        with their limits (a structure's depend on the profession asking); not paced yet."""
         self._latest = max(self._latest, now)
         question = tuple(checks)
         leases = self._groups.get(question)
@@ -204,8 +207,6 @@ class RedisQuotaStore:
             for check in checks:
                 found.setdefault(check[0].rpartition(":")[0] or check[0], []).append(check)
             leases = self._groups[question] = [self._lease(tuple(g)) for g in found.values()]
-        for lease in leases:
-            lease.pace(now)
         return leases
 
     def _lease(self, windows: tuple[Check, ...]) -> Lease:
