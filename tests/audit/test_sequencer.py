@@ -97,7 +97,7 @@ def test_a_head_missed_by_the_file_is_published_at_the_next_round(
 def small_slices(monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite writes a round in slices (the write lock held briefly): tiny ones here."""
     monkeypatch.setattr(sequencer, "SLICE", 3)
-    monkeypatch.setattr(sequencer, "CHUNK", 7)
+    monkeypatch.setattr(sequencer, "CHUNK", 50)
     monkeypatch.setattr(sequencer, "SLICE_PAUSE", 0.0)
 
 
@@ -107,10 +107,14 @@ def _sqlite_only(runtime: Runtime) -> None:
 
 
 @pytest.mark.usefixtures("small_slices")
-def test_a_round_written_in_slices_is_the_same_tree(runtime: Runtime, tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", [50, 7])
+def test_a_round_written_in_slices_is_the_same_tree(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
     _sqlite_only(runtime)
+    monkeypatch.setattr(sequencer, "CHUNK", chunk)
     heads = tmp_path / "heads.jsonl"
-    add_entries(runtime, 20)  # three chunks of at most 7, each in slices of at most 3
+    add_entries(runtime, 20)  # slices of 3; or a backlog: chunks of 7 whole, then 6 in slices
     done = run_round(runtime, heads)
     tree = memory_tree(runtime)
     assert done.added == 20 and done.head is not None
