@@ -151,10 +151,9 @@ def _sqlite_round(engine: Engine, key: Ed25519PrivateKey, log_id: str, force: bo
     while True:
         with engine.connect() as conn, conn.begin():
             state = _read_state(conn) or _State(0, [])
-            rows = conn.execute(
-                text(_new_entries_sql("sqlite") + " LIMIT :chunk"),
-                {"last_id": state.last_id, "chunk": CHUNK},
-            ).all()
+            statement = Sql(_new_entries_sql("sqlite") + " LIMIT :chunk")
+            params = {"last_id": state.last_id, "chunk": CHUNK}
+            rows = next(stream(conn, statement, params, CHUNK), [])  # tuples, from the driver
         # A backlog (after a stop) is caught up at full speed: a whole chunk per transaction.
         step = SLICE if len(rows) < CHUNK else CHUNK
         for start in range(0, len(rows), step):
