@@ -228,11 +228,13 @@ class RedisQuotaStore:
 
     def _refill_spent(self, leases: list[Lease]) -> None:
         """Queue a background lease for the groups whose units ran out (caller holds the lock)."""
+        queued = False
         for lease in leases:
             if not lease.units and lease.size and not lease.refilling:
-                lease.refilling = True
+                lease.refilling = queued = True
                 self._queue.append(lease)
-        self._changed.notify_all()
+        if queued:  # the refill thread waits for work; no one waits for a unit taken
+            self._changed.notify_all()
 
     def _refills(self) -> None:
         """Lease ahead for the groups that spent theirs, and give back expired units."""
