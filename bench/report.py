@@ -158,7 +158,7 @@ def guard_rows(
         for case, m in cases.items():
             added = m.get("added_us", m["guarded"]["mean_us"] - m["plain"]["mean_us"])
             server = (http_us or {}).get((store, case.split(",")[0]))
-            base = server if server else m["plain"]["mean_us"]
+            base = server if server else m["plain"]["p50_us"]
             share = 100 * added / base
             ok = share <= MAX_GUARD_OVERHEAD_PCT
             verdicts.append(

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pytest
+
 from tests.guard.helpers import MONDAY_9H, ask, new_guard, pro, q
 from vigie.guard.baselines import GROWTH_CAP, next_baseline
 from vigie.guard.engine import Alert, Decision, Guard
 from vigie.guard.features import Caller
-from vigie.guard.quotas import CARDLESS
+from vigie.guard.gcra import MemoryQuotaStore, WouldWait
+from vigie.guard.memory import MemoryContainment
+from vigie.guard.quotas import CARDLESS, Check
 from vigie.guard.signals import SHARED_ORIGIN, SUSPEND_AT, Platform, assess
 from vigie.identity.identifiers import Profession
 
@@ -181,3 +187,30 @@ def test_origin_is_the_network_and_the_device() -> None:
     assert nir_departement("1850197305601") == "973"
     assert practice_departement("20000") == "2A" and practice_departement("20290") == "2B"
     assert practice_departement("97300") == "973" and practice_departement("69001") == "69"
+
+
+class NetworkFirst(MemoryQuotaStore):
+    """Quotas that, asked not to wait, always say they would (as Redis with no unit leased)."""
+
+    def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
+        if not wait:
+            raise WouldWait
+        return super().take(checks, now)
+
+
+def test_an_admission_tried_without_waiting_then_again_counts_once() -> None:
+    """The API tries ``admit`` on the event loop and, on WouldWait, again in a thread: a new
+    origin admitted after a step-up counts as one move, and one quota unit is taken."""
+    guard = Guard(NetworkFirst(), MemoryContainment())
+    caller, now = pro(), MONDAY_9H
+    assert guard.admit(caller, q(1), 1, None, now).decision is Decision.ALLOW
+    assert guard.admit(caller, q(2), 2, None, now + 60).decision is Decision.STEP_UP
+    moved, later = guard.platform._day_count, now + 80
+    with pytest.raises(WouldWait):  # admits the origin, then finds the quotas need the network
+        guard.admit(caller, q(2), 2, later, later, wait=False)
+    assert guard.admit(caller, q(2), 2, later, later).decision is Decision.ALLOW
+    assert guard.platform._day_count == moved + 1 and set(guard.state(caller).origins) == {1, 2}
+    quotas = guard.quotas
+    assert isinstance(quotas, MemoryQuotaStore)
+    minute = next(k for k in quotas._tat if k.endswith(":60"))
+    assert quotas._tat[minute] == later + 10.0  # one unit of 6 a minute at `later`, not two

@@ -225,3 +225,27 @@ def test_a_question_does_not_wait_for_its_groups_refill(
     store.settle(timeout=10)
     assert 0 < store.held() <= cap
     store.close()
+
+
+def test_asking_ahead_counts_as_the_groups_refill(prefix: str) -> None:
+    """While one question's ask leases ahead, another's asks for its own unit only: however the
+    answers interleave, the process never holds more than the cap."""
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    group = [("a:6:f:60", 40, MINUTE)]
+    cap = 40 // LEASE_SHARE
+    now = 11_000_000.0
+    real_ask, seen = store._ask, []
+
+    def ask(asks: list[redis_quotas.Ask]) -> float:
+        seen.append([a.extra for a in asks])
+        if len(seen) == 2:  # the first question's ask ahead is still on its way
+            assert store._leases_of(group, now + 1)[0].refilling
+            assert store.take(group, now + 1) == 0  # a second question meanwhile
+        return float(real_ask(asks))
+
+    store._ask = ask  # type: ignore[method-assign]
+    assert store.take(group, now) == 0  # leases nothing (a first question)
+    assert store.take(group, now + 1) == 0  # asks one ahead, and the second asks its own
+    assert seen == [[0], [1], [0]]
+    assert store.held() <= cap
+    store.close()

@@ -61,8 +61,8 @@ class GuardServices:
     guard: Guard
     containment: StoreContainment
     # Quotas shared through Redis may need the network: a check that would wait for it goes
-    # where store calls go (worker threads on PostgreSQL), never onto the event loop that other
-    # questions share; one with its units leased in hand stays on the loop.
+    # where store calls go (worker threads on PostgreSQL; SQLite's run on the loop anyway); one
+    # with its unit leased in hand stays where quota checks in memory run.
     waits: bool = False
 
 
@@ -161,10 +161,13 @@ async def guarded(
     """The eligibility flow between the guard's two checks; a Response when refused."""
     gate = Gate(guard, request, caller, body, fhir=fhir) if guard is not None else None
     if guard is not None and gate is not None:
-        try:
-            refused = await services.call_light(gate.admit, not guard.waits)
-        except WouldWait:
-            refused = await services.call(gate.admit, True)
+        if guard.waits and services.light_inline:
+            try:
+                refused = gate.admit(False)  # on the loop: fine while no Redis round trip
+            except WouldWait:
+                refused = await services.call(gate.admit, True)
+        else:
+            refused = await services.call_light(gate.admit, True)
         if refused is not None:
             return refused
     answer = await services.check_eligibility(caller, body, "fhir" if fhir else "json")

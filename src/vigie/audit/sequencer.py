@@ -147,8 +147,8 @@ def _sqlite_round(engine: Engine, key: Ed25519PrivateKey, log_id: str, force: bo
     """SQLite has one write lock for the whole file, and the server's requests wait for it on
     its event loop: entries are read and hashed under no lock (a WAL snapshot), then written
     SLICE at a time, the lock left to requests between two slices."""
-    added = 0
-    while True:
+    added, overtaken = 0, False
+    while not overtaken:
         with engine.connect() as conn, conn.begin():
             state = _read_state(conn) or _State(0, [])
             statement = Sql(_new_entries_sql("sqlite") + " LIMIT :chunk")
@@ -162,13 +162,16 @@ def _sqlite_round(engine: Engine, key: Ed25519PrivateKey, log_id: str, force: bo
             part = rows[start : start + step]
             first, hashes, nodes = _hash_rows(state, part)
             with write_transaction(engine) as conn:
-                if _load_state(conn).size != first:
-                    return Round(added, None)  # another round moved the tree on: it stands
-                _store(conn, part, first, hashes, nodes)
-                _save_state(conn, state, _Snapshot())
+                overtaken = _load_state(conn).size != first
+                if not overtaken:
+                    _store(conn, part, first, hashes, nodes)
+                    _save_state(conn, state, _Snapshot())
+            if overtaken:  # another round moved the tree on: it stands, and this one stops
+                break
             added += len(part)
         if len(rows) < CHUNK:
             break
+    # The head covers the stored state, whoever wrote it (a forced round always signs one).
     with write_transaction(engine) as conn:
         state = _load_state(conn)
         if added or force or (state.size > 0 and _head_missing(conn, state.size)):

@@ -21,8 +21,9 @@ class QuotaStoreUnavailable(RuntimeError):
 
 
 class WouldWait(Exception):
-    """``take(..., wait=False)`` needs the network: nothing was charged or changed; ask again
-    where waiting costs no one else (a worker thread, not the event loop)."""
+    """``take(..., wait=False)`` needs the network: no unit was taken or charged (a process's
+    own bookkeeping may have moved, harmlessly); ask again where waiting costs no one else
+    (a worker thread, not the event loop)."""
 
 
 class QuotaStore(Protocol):

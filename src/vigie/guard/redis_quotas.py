@@ -147,27 +147,32 @@ class RedisQuotaStore:
             leases = self._leases_of(checks, now)
             missing = [x for x in leases if not x.usable(now)]
             if missing and not wait:
-                raise WouldWait  # before anything changes: the caller asks again, waiting
+                raise WouldWait  # before any unit is taken or charged: the caller asks again
             for lease in leases:
                 lease.pace(now)
                 lease.units -= lease not in missing  # held for this question meanwhile
             if not missing:
                 self._refill_spent(leases)
                 return 0.0
-        # A group whose refill is on its way asks for this question's unit alone, nothing ahead
-        # (a process never holds more than its cap), rather than wait for a background thread
-        # that may itself wait milliseconds for the interpreter's lock.
-        asks = [Ask(x, now, 1, 0 if x.refilling else x.size) for x in missing]
+            # A group whose refill is on its way asks for this question's unit alone, nothing
+            # ahead, rather than wait for a background thread that may itself wait milliseconds
+            # for the interpreter's lock. One asking ahead counts as that group's refill, so
+            # that no other ask leases ahead meanwhile: a process never holds more than its cap.
+            asks = [Ask(x, now, 1, 0 if x.refilling else x.size) for x in missing]
+            ahead = [a.lease for a in asks if a.extra]
+            for lease in ahead:
+                lease.refilling = True
         self.round_trips += 1
         try:
             delay = self._ask(asks)
         except QuotaStoreUnavailable:
-            self._give_back_held(leases, missing)
+            self._give_back_held(leases, missing, ahead)
             raise
         with self._changed:
             if delay > 0:
-                self._give_back_held(leases, missing)
+                self._give_back_held(leases, missing, ahead)
                 return delay
+            self._refilled(ahead)
             self._refill_spent([x for x in leases if x not in missing])
         return 0.0
 
@@ -221,10 +226,21 @@ class RedisQuotaStore:
                 self._worker.start()
         return lease
 
-    def _give_back_held(self, leases: list[Lease], missing: list[Lease]) -> None:
+    def _give_back_held(
+        self, leases: list[Lease], missing: list[Lease], ahead: list[Lease]
+    ) -> None:
         with self._changed:
             for lease in leases:
                 lease.units += lease not in missing
+            self._refilled(ahead)
+
+    def _refilled(self, leases: list[Lease]) -> None:
+        """The refills of ``leases`` are over (caller may hold the lock: it is reentrant)."""
+        with self._changed:
+            for lease in leases:
+                lease.refilling = False
+            if leases:
+                self._changed.notify_all()  # settle() waits for refills to end
 
     def _refill_spent(self, leases: list[Lease]) -> None:
         """Queue a background lease for the groups whose units ran out (caller holds the lock)."""
@@ -246,7 +262,9 @@ class RedisQuotaStore:
                     return
             time.sleep(BATCH_DELAY)
             with self._changed:
-                asks = [Ask(x, x.last, 0, x.size) for x in self._queue]
+                # At most the cap, whatever this process holds (it holds none, normally).
+                room = [max(0, min(x.size, x.cap - x.units)) for x in self._queue]
+                asks = [Ask(x, x.last, 0, n) for x, n in zip(self._queue, room, strict=True)]
                 self._queue = []
                 if time.monotonic() - returned >= RETURN_EVERY:
                     returned = time.monotonic()
