@@ -64,6 +64,9 @@ def _new_entries_sql(dialect: str) -> str:
     return f"SELECT {entry} FROM access_log e WHERE e.id > :last_id ORDER BY e.id"  # noqa: S608
 
 
+_SQLITE_CHUNK = Sql(_new_entries_sql("sqlite") + " LIMIT :chunk")
+
+
 def signing_key(keys: KeyFile) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(keys.audit_keys().signing)
 
@@ -151,9 +154,8 @@ def _sqlite_round(engine: Engine, key: Ed25519PrivateKey, log_id: str, force: bo
     while not overtaken:
         with engine.connect() as conn, conn.begin():
             state = _read_state(conn) or _State(0, [])
-            statement = Sql(_new_entries_sql("sqlite") + " LIMIT :chunk")
             params = {"last_id": state.last_id, "chunk": CHUNK}
-            rows = next(stream(conn, statement, params, CHUNK), [])  # tuples, from the driver
+            rows = next(stream(conn, _SQLITE_CHUNK, params, CHUNK), [])  # the driver's tuples
         # A backlog (after a stop) is caught up at full speed: a whole chunk per transaction.
         step = SLICE if len(rows) < CHUNK else CHUNK
         for start in range(0, len(rows), step):

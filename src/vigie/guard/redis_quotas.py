@@ -263,8 +263,9 @@ class RedisQuotaStore:
             time.sleep(BATCH_DELAY)
             with self._changed:
                 # At most the cap, whatever this process holds (it holds none, normally).
-                room = [max(0, min(x.size, x.cap - x.units)) for x in self._queue]
-                asks = [Ask(x, x.last, 0, n) for x, n in zip(self._queue, room, strict=True)]
+                asks = [
+                    Ask(x, x.last, 0, max(0, min(x.size, x.cap - x.units))) for x in self._queue
+                ]
                 self._queue = []
                 if time.monotonic() - returned >= RETURN_EVERY:
                     returned = time.monotonic()
@@ -274,10 +275,7 @@ class RedisQuotaStore:
                     self._ask(asks)
             except QuotaStoreUnavailable:
                 pass  # no lease: the next question asks Redis itself, and fails closed
-            with self._changed:
-                for ask in asks:
-                    ask.lease.refilling = False
-                self._changed.notify_all()
+            self._refilled([ask.lease for ask in asks])
 
     def _expired(self) -> list[Ask]:
         """Expired units to give back; groups idle for a lease's life are forgotten."""
