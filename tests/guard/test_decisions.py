@@ -102,7 +102,7 @@ def test_accounts_of_many_structures_on_one_origin_are_flagged() -> None:
     for account in range(1, SHARED_ORIGIN + 1):
         ask(guard, pro(account, structure=account), q(account), MONDAY_9H, origin=42)
     caller = pro(1, structure=1)
-    facts = guard._platform(guard.state(caller), 42, MONDAY_9H)
+    facts = guard._platform(guard.state(caller), 42, False, MONDAY_9H)
     assert facts.accounts_on_origin == SHARED_ORIGIN
     state = guard.state(caller)
     view = state.view(42, guard.peers[caller.profession])
@@ -212,5 +212,5 @@ def test_an_admission_tried_without_waiting_then_again_counts_once() -> None:
     assert guard.platform._day_count == moved + 1 and set(guard.state(caller).origins) == {1, 2}
     quotas = guard.quotas
     assert isinstance(quotas, MemoryQuotaStore)
-    minute = next(k for k in quotas._tat if k.endswith(":60"))
-    assert quotas._tat[minute] == later + 10.0  # one unit of 6 a minute at `later`, not two
+    minute = f"a:{caller.account}:f:60"
+    assert quotas.due(minute) == later + 10.0  # one unit of 6 a minute at `later`, not two

@@ -122,17 +122,18 @@ class Guard:
         if self.containment.is_suspended(caller.account, now):
             return SUSPENDED
         with self._lock:
-            st = self.state(caller)
+            st = self._accounts.get(caller.account) or self.state(caller)
             if origin not in st.origins and not self._origin_admitted(
                 st, origin, stepped_up_at, now
             ):
                 return STEP_UP
-            kind = (q.cardless, st.slowed_at is not None)
-            checks = st.checks.get(kind)
+            slowed = st.slowed_at is not None
+            kind = 2 * q.cardless + slowed
+            checks = st.checks[kind]
             if checks is None:
                 checks = st.checks[kind] = checks_for(
                     caller.profession, caller.account, caller.structure,
-                    cardless=kind[0], slowed=kind[1],
+                    cardless=q.cardless, slowed=slowed,
                 )  # fmt: skip
         # Outside the lock: a shared store may be asked over the network meanwhile.
         delay = self.quotas.take(checks, now, wait=wait)
@@ -141,8 +142,11 @@ class Guard:
         with self._lock:
             st.throttled(now)
             verdict = Verdict(Decision.THROTTLE, delay)
-            view = st.view(origin, self.peers[caller.profession])
-            suspended = self._maybe_suspend(st, view, self._platform(st, origin, now), now)
+            view = st.view(origin, st.peers)
+            in_burst = self.platform.in_burst(caller.account, now)
+            suspended = self._maybe_suspend(
+                st, view, self._platform(st, origin, in_burst, now), now
+            )
         if suspended:
             return SUSPENDED
         self.containment.refused(caller, verdict, now)
@@ -153,21 +157,24 @@ class Guard:
     ) -> Verdict:
         """After the store, before the answer leaves: learn, then allow or suspend."""
         with self._lock:
-            st = self.state(caller)
-            peers = self.peers[caller.profession]
+            st = self._accounts.get(caller.account) or self.state(caller)
+            peers = st.peers
             view = st.view(origin, peers)
             stranger = st.learn(q, positive, now, peers, view)
-            if self.platform.in_burst(caller.account, now):
+            in_burst = self.platform.in_burst(caller.account, now)
+            if in_burst:
                 self.platform.cohort_question(stranger)
-            suspended = self._maybe_suspend(st, view, self._platform(st, origin, now), now)
+            suspended = self._maybe_suspend(
+                st, view, self._platform(st, origin, in_burst, now), now
+            )
         return SUSPENDED if suspended else ALLOW
 
-    def _platform(self, st: AccountState, origin: int, now: float) -> Platform:
+    def _platform(self, st: AccountState, origin: int, in_burst: bool, now: float) -> Platform:
         caller = st.caller
         group = caller.structure if caller.structure is not None else -caller.account
         watch = self.platform
         shared = watch.seen(origin, group, now)
-        if not watch.in_burst(caller.account, now):
+        if not in_burst:
             # The count matters only from SHARED_ORIGIN on: below it, one shared answer.
             return Platform(accounts_on_origin=shared) if shared >= SHARED_ORIGIN else QUIET
         return Platform(shared, burst=True, cohort_strangers=watch.cohort_strangers)
@@ -177,7 +184,7 @@ class Guard:
     ) -> bool:
         """Suspend on a high score with enough behaviour in it, or on a slow-down that lasts;
         slow down on a middling one; context signals alone do neither."""
-        fired = assess(st, view, self.peers[st.caller.profession], platform, now)
+        fired = assess(st, view, st.peers, platform, now)
         if not fired:
             if now >= st.slowed_until:
                 st.slowed_at = None

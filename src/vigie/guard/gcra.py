@@ -10,10 +10,13 @@ theoretical arrival time (TAT). A question at t is admitted when max(TAT, t) + I
 from __future__ import annotations
 
 import threading
+from array import array
 from collections.abc import Sequence
 from typing import Protocol
 
 from vigie.guard.quotas import Check
+
+RESOLVED_MAX = 1_000_000  # checks objects remembered (4 per account at most) before a fresh start
 
 
 class QuotaStoreUnavailable(RuntimeError):
@@ -47,35 +50,59 @@ def wait_for(tat: float | None, limit: int, period: float, now: float) -> tuple[
 
 
 class MemoryQuotaStore:
-    """One process's quotas; keys whose TAT is past are forgotten at a sweep."""
+    """One process's quotas: each key's TAT in one array of doubles, a slot per key.
+
+    A question's checks are resolved to their slots once per checks object (the guard keeps one
+    per account and kind), not looked up by name per question: an account's windows sit side by
+    side in one cache line, and no float object is kept per key. Memory: 8 bytes and a name per
+    key seen by this process (the month window keeps nearly every key of the month alive anyway).
+    """
 
     def __init__(self) -> None:
-        self._tat: dict[str, float] = {}
+        self._slots: dict[str, int] = {}  # key -> its index in _tat
+        self._tat = array("d")  # 0.0: never asked (any past TAT admits alike)
+        # id(checks) -> (checks, its windows as (slot, interval, period)); holding the checks
+        # object keeps its id from being reused by another while the entry lives.
+        self._found: dict[int, tuple[Sequence[Check], tuple[tuple[int, float, float], ...]]] = {}
         self._lock = threading.Lock()
-        self._swept = 0.0
 
     def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
         with self._lock:  # never waits: ``wait`` changes nothing here
-            if now - self._swept > 3_600:
-                self._sweep(now)
+            found = self._found.get(id(checks))
+            if found is None or found[0] is not checks:
+                found = self._found[id(checks)] = (checks, self._resolve(checks))
+            windows = found[1]
             tats = self._tat
-            get = tats.get
             delay_max = 0.0
-            for key, limit, period in checks:
-                tat = get(key, now)
-                delay = (tat if tat > now else now) + period / limit - period - now
+            for slot, interval, period in windows:
+                tat = tats[slot]
+                delay = (tat if tat > now else now) + interval - period - now
                 if delay > delay_max:
                     delay_max = delay
             if delay_max > 0:
                 return delay_max
-            for key, limit, period in checks:  # the same sums again: no list per question
-                tat = get(key, now)
-                tats[key] = (tat if tat > now else now) + period / limit
+            for slot, interval, _ in windows:
+                tat = tats[slot]
+                tats[slot] = (tat if tat > now else now) + interval
             return 0.0
+
+    def due(self, key: str) -> float | None:
+        """A key's theoretical arrival time; None when never asked (tests, diagnostics)."""
+        with self._lock:
+            slot = self._slots.get(key)
+            return None if slot is None else self._tat[slot]
 
     def close(self) -> None:
         """Nothing is held for anyone else: the quotas live and die with this process."""
 
-    def _sweep(self, now: float) -> None:
-        self._swept = now
-        self._tat = {k: v for k, v in self._tat.items() if v > now}
+    def _resolve(self, checks: Sequence[Check]) -> tuple[tuple[int, float, float], ...]:
+        if len(self._found) >= RESOLVED_MAX:  # checks objects of the past (lifted accounts)
+            self._found.clear()
+        windows = []
+        for key, limit, period in checks:
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = len(self._tat)
+                self._tat.append(0.0)
+            windows.append((slot, period / limit, period))
+        return tuple(windows)

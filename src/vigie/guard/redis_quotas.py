@@ -82,6 +82,7 @@ LEASE_SECONDS = 60.0  # units unused this long after their lease are given back
 BATCH_DELAY = 0.02  # refills wait this long (wall clock) so that one round trip serves many
 RETURN_EVERY = 1.0  # expired leases are looked for this often (wall clock)
 SETTLE_WAIT = 2.0  # the longest settle() waits for the refills in flight
+GROUPS_MAX = 1_000_000  # checks objects remembered (4 per account at most) before a fresh start
 
 
 @dataclass(slots=True, eq=False)  # compared by identity
@@ -129,7 +130,10 @@ class RedisQuotaStore:
         self._prefix = prefix
         self._script = client.register_script(LEASE_SCRIPT)
         self._leases: dict[tuple[Check, ...], Lease] = {}
-        self._groups: dict[tuple[Check, ...], list[Lease]] = {}  # a question's checks -> leases
+        # id(checks) -> (checks, its leases): found once per checks object (the guard keeps one
+        # per account and kind), not by hashing every window per question; holding the checks
+        # object keeps its id from being reused while the entry lives.
+        self._groups: dict[int, tuple[Sequence[Check], list[Lease]]] = {}
         self._queue: list[Lease] = []
         self._changed = threading.Condition()
         self._latest = 0.0  # the latest question's clock
@@ -204,14 +208,18 @@ class RedisQuotaStore:
     def _leases_of(self, checks: Sequence[Check], now: float) -> list[Lease]:
         """The question's groups: its checks by owner and kind ("a:7:f", "s:3:f", "a:7:slow"),
         with their limits (a structure's depend on the profession asking); not paced yet."""
-        self._latest = max(self._latest, now)
-        question = tuple(checks)
-        leases = self._groups.get(question)
-        if leases is None:
-            found: dict[str, list[Check]] = {}
-            for check in checks:
-                found.setdefault(check[0].rpartition(":")[0] or check[0], []).append(check)
-            leases = self._groups[question] = [self._lease(tuple(g)) for g in found.values()]
+        if now > self._latest:
+            self._latest = now
+        known = self._groups.get(id(checks))
+        if known is not None and known[0] is checks:
+            return known[1]
+        found: dict[str, list[Check]] = {}
+        for check in checks:
+            found.setdefault(check[0].rpartition(":")[0] or check[0], []).append(check)
+        leases = [self._lease(tuple(g)) for g in found.values()]
+        if len(self._groups) >= GROUPS_MAX:  # checks objects of the past (lifted accounts)
+            self._groups.clear()
+        self._groups[id(checks)] = (checks, leases)
         return leases
 
     def _lease(self, windows: tuple[Check, ...]) -> Lease:

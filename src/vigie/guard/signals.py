@@ -56,8 +56,7 @@ def assess(
     ``v``, the origin the question came from."""
     fired: list[Signal] = []
     add = fired.append
-    throttles = st.recent_throttles(now)
-    if throttles >= 2:
+    if len(st.throttle_times) >= 2 and (throttles := st.recent_throttles(now)) >= 2:
         add(Signal("rafale", 4, throttles, 0, "refus de quota en 10 minutes"))
     own = st.baseline if st.baseline > 1.0 else 1.0
     if st.hour_count > 12.0 and st.hour_count > 4 * own / 9:
