@@ -13,7 +13,7 @@ import redis
 
 from vigie.guard import redis_quotas
 from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable, WouldWait
-from vigie.guard.quotas import ACCOUNT, CARDLESS, DAY, MINUTE, MONTH, checks_for
+from vigie.guard.quotas import ACCOUNT, CARDLESS, DAY, MINUTE, MONTH, Checks, checks_for
 from vigie.guard.redis_quotas import LEASE_SHARE, RedisQuotaStore
 from vigie.identity.identifiers import Profession
 
@@ -248,4 +248,37 @@ def test_asking_ahead_counts_as_the_groups_refill(prefix: str) -> None:
     assert store.take(group, now + 1) == 0  # asks one ahead, and the second asks its own
     assert seen == [[0], [1], [0]]
     assert store.held() <= cap
+    store.close()
+
+
+def test_a_checks_object_noted_by_one_store_is_found_again_by_another() -> None:
+    """A store notes where a Checks object's windows live; another store does not read that
+    note as its own: each keeps its own quota."""
+    checks = Checks([("a:9:f:60", 2, MINUTE)])
+    first, second = MemoryQuotaStore(), MemoryQuotaStore()
+    now = 12_000_000.0
+    assert first.take(checks, now) == 0 and first.take(checks, now) == 0
+    assert first.take(checks, now) > 0  # two a minute, both taken here
+    assert second.take(checks, now) == 0  # not charged by the first store
+    assert first.due("a:9:f:60") == now + 60.0 and second.due("a:9:f:60") == now + 30.0
+
+
+def test_a_forgotten_lease_is_not_used_through_an_old_note(prefix: str) -> None:
+    """Leases idle for their life are forgotten; a question whose Checks object noted one finds
+    its group's lease again, so every unit this process holds stays counted and given back."""
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    checks = Checks([("a:10:f:60", 40, MINUTE)])
+    now = 13_000_000.0
+    assert store.take(checks, now) == 0
+    old = store._leases_of(checks, now)[0]
+    store.settle()
+    later = now + 10 * redis_quotas.LEASE_SECONDS
+    with store._changed:
+        store._latest = later
+        store._expired()  # gives back what it held
+        store._expired()  # then forgets the idle lease
+    assert store.held() == 0
+    assert store.take(checks, later) == 0
+    (lease,) = store._leases_of(checks, later)
+    assert lease is not old and lease in store._leases.values()
     store.close()

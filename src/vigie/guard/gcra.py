@@ -14,9 +14,7 @@ from array import array
 from collections.abc import Sequence
 from typing import Protocol
 
-from vigie.guard.quotas import Check
-
-RESOLVED_MAX = 1_000_000  # checks objects remembered (4 per account at most) before a fresh start
+from vigie.guard.quotas import Check, Checks
 
 
 class QuotaStoreUnavailable(RuntimeError):
@@ -53,25 +51,24 @@ class MemoryQuotaStore:
     """One process's quotas: each key's TAT in one array of doubles, a slot per key.
 
     A question's checks are resolved to their slots once per checks object (the guard keeps one
-    per account and kind), not looked up by name per question: an account's windows sit side by
-    side in one cache line, and no float object is kept per key. Memory: 8 bytes and a name per
-    key seen by this process (the month window keeps nearly every key of the month alive anyway).
+    per account and kind, and the store notes the slots on it), not looked up by name per
+    question: an account's windows sit side by side in one cache line, and no float object is
+    kept per key. Memory: 8 bytes and a name per key seen by this process (the month window
+    keeps nearly every key of the month alive anyway).
     """
 
     def __init__(self) -> None:
         self._slots: dict[str, int] = {}  # key -> its index in _tat
         self._tat = array("d")  # 0.0: never asked (any past TAT admits alike)
-        # id(checks) -> (checks, its windows as (slot, interval, period)); holding the checks
-        # object keeps its id from being reused by another while the entry lives.
-        self._found: dict[int, tuple[Sequence[Check], tuple[tuple[int, float, float], ...]]] = {}
         self._lock = threading.Lock()
 
     def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
         with self._lock:  # never waits: ``wait`` changes nothing here
-            found = self._found.get(id(checks))
-            if found is None or found[0] is not checks:
-                found = self._found[id(checks)] = (checks, self._resolve(checks))
-            windows = found[1]
+            noted = checks.noted if type(checks) is Checks else None
+            if type(noted) is tuple and noted[0] is self:
+                windows: tuple[tuple[int, float, float], ...] = noted[1]
+            else:
+                windows = self._resolve(checks)
             tats = self._tat
             delay_max = 0.0
             for slot, interval, period in windows:
@@ -96,8 +93,7 @@ class MemoryQuotaStore:
         """Nothing is held for anyone else: the quotas live and die with this process."""
 
     def _resolve(self, checks: Sequence[Check]) -> tuple[tuple[int, float, float], ...]:
-        if len(self._found) >= RESOLVED_MAX:  # checks objects of the past (lifted accounts)
-            self._found.clear()
+        """Each window's (slot, interval, period); noted on a Checks object for next time."""
         windows = []
         for key, limit, period in checks:
             slot = self._slots.get(key)
@@ -105,4 +101,7 @@ class MemoryQuotaStore:
                 slot = self._slots[key] = len(self._tat)
                 self._tat.append(0.0)
             windows.append((slot, period / limit, period))
-        return tuple(windows)
+        found = tuple(windows)
+        if type(checks) is Checks:
+            checks.noted = (self, found)
+        return found

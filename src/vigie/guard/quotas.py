@@ -21,6 +21,7 @@ Why these numbers (per account; a structure gets STRUCTURE_FACTOR times its prof
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vigie.identity.identifiers import Profession as P
@@ -72,14 +73,26 @@ SLOW = ((2, MINUTE), (40, 3_600.0))
 Check = tuple[str, int, float]  # (key, how many, per how many seconds)
 
 
+class Checks(list[Check]):
+    """The windows one question must fit in, built once per account and kind (never changed
+    after), and what the quota store that takes them noted about them: where their state lives,
+    found once rather than looked up by name on every question."""
+
+    __slots__ = ("noted",)
+
+    def __init__(self, windows: Iterable[Check] = ()) -> None:
+        super().__init__(windows)
+        self.noted: object = None  # the store's own (it checks that the note is its own)
+
+
 def checks_for(
     profession: P, account: int, structure: int | None, *, cardless: bool, slowed: bool
-) -> list[Check]:
+) -> Checks:
     """The quota keys one question must fit in, all taken together or not at all."""
     table = CARDLESS if cardless else ACCOUNT
     tag = "c" if cardless else "f"
     limits = table[profession]
-    found: list[Check] = [(f"a:{account}:{tag}:{int(p)}", n, p) for n, p in limits.windows()]
+    found = Checks((f"a:{account}:{tag}:{int(p)}", n, p) for n, p in limits.windows())
     if structure is not None:
         found.extend(
             (f"s:{structure}:{tag}:{int(p)}", n * STRUCTURE_FACTOR, p) for n, p in limits.windows()

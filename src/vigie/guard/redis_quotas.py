@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import redis
 
 from vigie.guard.gcra import QuotaStoreUnavailable, WouldWait
-from vigie.guard.quotas import Check
+from vigie.guard.quotas import Check, Checks
 
 # KEYS: every window's key, group after group. ARGV: one text per group, numbers separated by
 # commas (one argument a group: packing arguments is most of the client's cost): its number of
@@ -82,7 +82,6 @@ LEASE_SECONDS = 60.0  # units unused this long after their lease are given back
 BATCH_DELAY = 0.02  # refills wait this long (wall clock) so that one round trip serves many
 RETURN_EVERY = 1.0  # expired leases are looked for this often (wall clock)
 SETTLE_WAIT = 2.0  # the longest settle() waits for the refills in flight
-GROUPS_MAX = 1_000_000  # checks objects remembered (4 per account at most) before a fresh start
 
 
 @dataclass(slots=True, eq=False)  # compared by identity
@@ -130,10 +129,10 @@ class RedisQuotaStore:
         self._prefix = prefix
         self._script = client.register_script(LEASE_SCRIPT)
         self._leases: dict[tuple[Check, ...], Lease] = {}
-        # id(checks) -> (checks, its leases): found once per checks object (the guard keeps one
-        # per account and kind), not by hashing every window per question; holding the checks
-        # object keeps its id from being reused while the entry lives.
-        self._groups: dict[int, tuple[Sequence[Check], list[Lease]]] = {}
+        # A question's leases are noted on its Checks object (the guard keeps one per account
+        # and kind): found once, not by hashing every window per question. Forgetting a lease
+        # moves the generation on, and every note of an older one is found again.
+        self._generation = 0
         self._queue: list[Lease] = []
         self._changed = threading.Condition()
         self._latest = 0.0  # the latest question's clock
@@ -149,15 +148,21 @@ class RedisQuotaStore:
     def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
         with self._changed:
             leases = self._leases_of(checks, now)
-            missing = [x for x in leases if not x.usable(now)]
-            if missing and not wait:
+            for lease in leases:  # the usual case first: every group has a unit in hand
+                if not lease.usable(now):
+                    break
+            else:
+                for lease in leases:
+                    lease.pace(now)
+                    lease.units -= 1
+                self._refill_spent(leases)
+                return 0.0
+            missing = [x for x in leases if not x.usable(now)]  # one at least
+            if not wait:
                 raise WouldWait  # before any unit is taken or charged: the caller asks again
             for lease in leases:
                 lease.pace(now)
                 lease.units -= lease not in missing  # held for this question meanwhile
-            if not missing:
-                self._refill_spent(leases)
-                return 0.0
             # A group whose refill is on its way asks for this question's unit alone, nothing
             # ahead, rather than wait for a background thread that may itself wait milliseconds
             # for the interpreter's lock. One asking ahead counts as that group's refill, so
@@ -210,16 +215,16 @@ class RedisQuotaStore:
         with their limits (a structure's depend on the profession asking); not paced yet."""
         if now > self._latest:
             self._latest = now
-        known = self._groups.get(id(checks))
-        if known is not None and known[0] is checks:
-            return known[1]
+        noted = checks.noted if type(checks) is Checks else None
+        if type(noted) is tuple and noted[0] is self and noted[1] == self._generation:
+            leases: list[Lease] = noted[2]
+            return leases
         found: dict[str, list[Check]] = {}
         for check in checks:
             found.setdefault(check[0].rpartition(":")[0] or check[0], []).append(check)
         leases = [self._lease(tuple(g)) for g in found.values()]
-        if len(self._groups) >= GROUPS_MAX:  # checks objects of the past (lifted accounts)
-            self._groups.clear()
-        self._groups[id(checks)] = (checks, leases)
+        if type(checks) is Checks:
+            checks.noted = (self, self._generation, leases)
         return leases
 
     def _lease(self, windows: tuple[Check, ...]) -> Lease:
@@ -295,7 +300,7 @@ class RedisQuotaStore:
                 lease.back = 0
             elif not lease.units and not lease.refilling and now - lease.last > LEASE_SECONDS:
                 del self._leases[windows]
-                self._groups.clear()  # no question may still point to a forgotten lease
+                self._generation += 1  # no question may still point to a forgotten lease
         return asks
 
     def _ask(self, asks: list[Ask]) -> float:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from vigie.guard.baselines import Peers, next_baseline
 from vigie.guard.features import Caller, Question
-from vigie.guard.quotas import Check
+from vigie.guard.quotas import Checks
 
 ALPHA = 0.07  # weight of one question in an origin's moving shares (about 28 questions)
 CARDLESS_ALPHA = 2 * ALPHA  # a card-less question weighs double
@@ -84,7 +84,7 @@ class AccountState:
     pending_origins: dict[int, float] = field(default_factory=dict)  # origin -> first seen
     slowed_at: int | None = None  # questions count when the account was slowed down
     # Quota keys by kind: 2 * card-less + slowed down (an index: no tuple hashed per question).
-    checks: list[list[Check] | None] = field(default_factory=lambda: [None] * 4)
+    checks: list[Checks | None] = field(default_factory=lambda: [None] * 4)
 
     @classmethod
     def fresh(cls, caller: Caller, peers: Peers) -> AccountState:
