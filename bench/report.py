@@ -142,14 +142,15 @@ def guard_rows(
     measured: dict[str, dict[str, dict[str, Any]]],
     http_us: dict[tuple[str, str], float] | None = None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """The guard's cost. Judged: the µs it adds to a typical question (the medians'
-    difference) as a share of the same run's HTTP server CPU per request, which sets the HTTP
-    benchmark's latency (one worker, a closed loop: latency grows with the server's time per
-    request); without that run, as a share of the in-process flow. Also shown: the in-process
-    ratios, stricter (no HTTP work in the denominator) and, by the mean, noisier."""
+    """The guard's cost. Judged: the µs it adds to a typical question (the median over
+    neighbouring blocks of their medians' difference, plus with Redis the refill thread's
+    processor time per question) as a share of the same run's HTTP server CPU per request, which
+    sets the HTTP benchmark's latency (one worker, a closed loop: latency grows with the server's
+    time per request); without that run, as a share of the in-process flow. Also shown: the
+    in-process ratios, stricter (no HTTP work in the denominator) and, by the mean, noisier."""
     lines = [
         "| guard cost | without guard, mean µs | with guard, mean µs | added (mean) "
-        "| added (p50) | added µs (p50 − p50) | of the HTTP server's µs per request "
+        "| added (p50) | added µs (block p50s + refills) | of the HTTP server's µs per request "
         "| ≤ 10 % |",
         "|---|--:|--:|--:|--:|--:|--:|---|",
     ]
