@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -282,3 +283,56 @@ def test_a_forgotten_lease_is_not_used_through_an_old_note(prefix: str) -> None:
     (lease,) = store._leases_of(checks, later)
     assert lease is not old and lease in store._leases.values()
     store.close()
+
+
+class ReferenceGcra:
+    """GCRA by the book, one dict of TATs and the same hourly sweep: what the store must match."""
+
+    def __init__(self) -> None:
+        self.tat: dict[str, float] = {}
+        self.swept = 0.0
+
+    def take(self, checks: list[tuple[str, int, float]], now: float) -> float:
+        if now - self.swept > 3_600:
+            self.swept = now
+            self.tat = {k: v for k, v in self.tat.items() if v > now}
+        due = [max(self.tat.get(k, now), now) + p / n for k, n, p in checks]
+        wait = max(t - p - now for t, (_, _, p) in zip(due, checks, strict=True))
+        if wait > 0:
+            return wait
+        self.tat.update((k, t) for t, (k, _, _) in zip(due, checks, strict=True))
+        return 0.0
+
+
+def test_the_memory_store_matches_the_reference_gcra_even_when_time_goes_back() -> None:
+    """Random questions on shared keys, with the clock sometimes stepping back and sweeps on
+    the way: the same answers as the reference, whether checks are noted objects or lists."""
+    rng = random.Random(7)
+    keys = [("a:1:f:60", 6, MINUTE), ("a:1:f:86400", 400, DAY), ("s:1:f:60", 24, MINUTE),
+            ("a:2:f:60", 6, MINUTE), ("a:2:f:86400", 400, DAY)]  # fmt: skip
+    groups = [Checks([keys[0], keys[1], keys[2]]), Checks([keys[3], keys[4], keys[2]])]
+    store, reference, now = MemoryQuotaStore(), ReferenceGcra(), 1_000_000.0
+    for i in range(20_000):
+        if i % 50 == 0:
+            now += 4_000.0  # a sweep
+        elif i % 50 == 1:
+            now -= 3_970.0  # back below what it swept
+        else:
+            now += rng.choice([-30.0, 0.5, 2.0, 9.0, 700.0])
+        checks = rng.choice(groups)
+        plain = list(checks)
+        expected = reference.take(plain, now)
+        got = store.take(checks if i % 3 else plain, now)
+        assert got == pytest.approx(expected, abs=1e-9), (i, now)
+
+
+def test_a_sweep_forgets_past_keys_and_voids_older_notes() -> None:
+    store = MemoryQuotaStore()
+    mine, other = Checks([("a:1:f:60", 6, MINUTE)]), Checks([("a:2:f:60", 6, MINUTE)])
+    now = 2_000_000.0
+    assert store.take(mine, now) == 0 and store.take(other, now) == 0
+    later = now + 3_601
+    assert store.take(other, later) == 0  # sweeps first: both TATs were past
+    assert store.due("a:1:f:60") is None
+    assert store.take(mine, later) == 0  # its note is void: resolved again, charged afresh
+    assert store.due("a:1:f:60") == later + 10.0 and store.due("a:2:f:60") == later + 10.0

@@ -47,26 +47,34 @@ def wait_for(tat: float | None, limit: int, period: float, now: float) -> tuple[
     return (allowed_at - now if allowed_at > now else 0.0), new_tat
 
 
+NEVER = float("-inf")  # the TAT of a key never asked (or swept): any moment admits it
+SWEEP_EVERY = 3_600.0
+
+
 class MemoryQuotaStore:
     """One process's quotas: each key's TAT in one array of doubles, a slot per key.
 
     A question's checks are resolved to their slots once per checks object (the guard keeps one
     per account and kind, and the store notes the slots on it), not looked up by name per
     question: an account's windows sit side by side in one cache line, and no float object is
-    kept per key. Memory: 8 bytes and a name per key seen by this process (the month window
-    keeps nearly every key of the month alive anyway).
+    kept per key. Every hour a sweep forgets the keys whose TAT is past (they admit as if never
+    asked) and moves the generation on: every note is then resolved again.
     """
 
     def __init__(self) -> None:
         self._slots: dict[str, int] = {}  # key -> its index in _tat
-        self._tat = array("d")  # 0.0: never asked (any past TAT admits alike)
+        self._tat = array("d")
+        self._generation = 0
+        self._swept = 0.0
         self._lock = threading.Lock()
 
     def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
         with self._lock:  # never waits: ``wait`` changes nothing here
+            if now - self._swept > SWEEP_EVERY:
+                self._sweep(now)
             noted = checks.noted if type(checks) is Checks else None
-            if type(noted) is tuple and noted[0] is self:
-                windows: tuple[tuple[int, float, float], ...] = noted[1]
+            if type(noted) is tuple and noted[0] is self and noted[1] == self._generation:
+                windows: tuple[tuple[int, float, float], ...] = noted[2]
             else:
                 windows = self._resolve(checks)
             tats = self._tat
@@ -99,9 +107,18 @@ class MemoryQuotaStore:
             slot = self._slots.get(key)
             if slot is None:
                 slot = self._slots[key] = len(self._tat)
-                self._tat.append(0.0)
+                self._tat.append(NEVER)
             windows.append((slot, period / limit, period))
         found = tuple(windows)
         if type(checks) is Checks:
-            checks.noted = (self, found)
+            checks.noted = (self, self._generation, found)
         return found
+
+    def _sweep(self, now: float) -> None:
+        """Keep only the keys whose TAT is still ahead, in new slots; older notes are void."""
+        self._swept = now
+        tats = self._tat
+        kept = [(key, tats[slot]) for key, slot in self._slots.items() if tats[slot] > now]
+        self._slots = {key: i for i, (key, _) in enumerate(kept)}
+        self._tat = array("d", [tat for _, tat in kept])
+        self._generation += 1

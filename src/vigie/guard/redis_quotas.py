@@ -135,7 +135,8 @@ class RedisQuotaStore:
         self._leases: dict[tuple[Check, ...], Lease] = {}
         # A question's leases are noted on its Checks object (the guard keeps one per account
         # and kind): found once, not by hashing every window per question. Forgetting a lease
-        # moves the generation on, and every note of an older one is found again.
+        # moves the generation on, and every note of an older one is found again (one lease
+        # forgotten voids them all: as costly as the lookup by windows it replaced, no more).
         self._generation = 0
         self._queue: list[Lease] = []
         self._changed = threading.Condition()
@@ -296,8 +297,8 @@ class RedisQuotaStore:
                     self._ask(asks)
             except QuotaStoreUnavailable:
                 pass  # no lease: the next question asks Redis itself, and fails closed
+            self.refill_cpu_s += time.thread_time() - started  # before settle() can return
             self._refilled([ask.lease for ask in asks])
-            self.refill_cpu_s += time.thread_time() - started
 
     def _expired(self) -> list[Ask]:
         """Expired units to give back; groups idle for a lease's life are forgotten."""
