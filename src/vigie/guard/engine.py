@@ -122,7 +122,7 @@ class Guard:
         if self.containment.is_suspended(caller.account, now):
             return SUSPENDED
         with self._lock:
-            st = self._accounts.get(caller.account) or self.state(caller)
+            st = self.state(caller)
             if origin not in st.origins and not self._origin_admitted(
                 st, origin, stepped_up_at, now
             ):
@@ -157,7 +157,7 @@ class Guard:
     ) -> Verdict:
         """After the store, before the answer leaves: learn, then allow or suspend."""
         with self._lock:
-            st = self._accounts.get(caller.account) or self.state(caller)
+            st = self.state(caller)
             peers = st.peers
             view = st.view(origin, peers)
             stranger = st.learn(q, positive, now, peers, view)

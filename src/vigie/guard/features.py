@@ -70,15 +70,10 @@ def question(
     nir: str, birth_date: date, birth_rank: int, *, cardless: bool, agree: bool
 ) -> Question:
     order = nir[10:13]
-    if _HASH_KEY_RANDOM:  # digest(), inlined: this runs on every question
-        patient, series = hash((_SALT, nir, birth_date, birth_rank)), hash((_SALT, nir[:10]))
-    else:
-        patient, series = digest(nir, birth_date, birth_rank), digest(nir[:10])
-    departement = nir[5:7]
-    if departement in ("97", "98"):
-        departement = nir[5:8]
-    order_number = int(order) if order.isdigit() else 0
-    return Question(patient, departement, series, order_number, cardless, agree)
+    return Question(
+        digest(nir, birth_date, birth_rank), nir_departement(nir), digest(nir[:10]),
+        int(order) if order.isdigit() else 0, cardless, agree,
+    )  # fmt: skip
 
 
 def network_of(host: str) -> str:
