@@ -1,14 +1,19 @@
 """The guard's cost per eligibility request, without HTTP: run as ``python -m bench.guard``.
 
 In one process and one thread, the same bodies alternately without and with the guard, in
-blocks, so both see the same machine state: validate the body, (guard: read its features and
-``Guard.admit``), run the eligibility flow (one transaction, as the API does), (guard:
-``Guard.observe``), serialise the answer. Questions are spread over many accounts on a simulated
-clock so that quotas never refuse (a refusal costs less than an answer: the worst case is
-measured). With ``--redis-url`` the quotas are the shared Redis ones, leased in small batches:
-the warm-up then gives every account two questions (a running server's steady state: an account
-that asked within a minute holds a lease), and the result counts the round trips still paid
-and adds the refill thread's processor time per question to the guard's cost.
+blocks, so both see the same machine state: validate the body, (guard: what the API's gate
+reads, the caller from its account, the question's features, the origin from an address and a
+user agent, then ``Guard.admit``), run the eligibility flow (one transaction, as the API does),
+(guard: ``Guard.observe``), serialise the answer. Each request's processor time (this thread's)
+and wall time are kept: the guard waits for nothing (the round trips it still pays are counted),
+so what it adds to the HTTP benchmark's latency is the processor time it adds, and the database
+server's pauses, which move the wall times of PostgreSQL's questions by tens of µs, stay out.
+Questions are spread over many accounts on a simulated clock so that quotas never refuse (a
+refusal costs less than an answer: the worst case is measured). With ``--redis-url`` the
+quotas are the shared Redis ones, leased in small batches: the warm-up then gives every account
+two questions (a running server's steady state: an account that asked within a minute holds a
+lease), and the result counts the round trips still paid and adds the refill thread's
+processor time per question to the guard's cost.
 Reads VIGIE_KEYS / VIGIE_DATABASE_URL like every Vigie process; prints one JSON object.
 The issue's budget: the guard adds at most 10 % to the eligibility latency.
 """
@@ -21,15 +26,17 @@ import statistics
 import sys
 import time
 import uuid
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from vigie.api.guard_gate import Callers
 from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityRequest
 from vigie.eligibility.service import PlanCache
 from vigie.guard.engine import Guard
-from vigie.guard.features import Caller, origin_of, practice_departement, question
+from vigie.guard.features import Caller, origin_of, question
 from vigie.guard.gcra import MemoryQuotaStore, QuotaStore
 from vigie.guard.memory import MemoryContainment
 from vigie.guard.redis_quotas import RedisQuotaStore
@@ -41,13 +48,20 @@ ACCOUNTS = 500
 BLOCK = 100
 
 
-def _stats(walls: list[float]) -> dict[str, float]:
+def _stats(walls: list[float], cpus: list[float]) -> dict[str, float]:
     walls = sorted(walls)
     return {
         "mean_us": 1e6 * statistics.fmean(walls),
         "p50_us": 1e6 * statistics.median(walls),
         "p99_us": 1e6 * walls[min(len(walls) - 1, int(0.99 * len(walls)))],
+        "cpu_mean_us": 1e6 * statistics.fmean(cpus),
+        "cpu_p50_us": 1e6 * statistics.median(cpus),
     }
+
+
+def _iqr_us(values: list[float]) -> float:
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return 1e6 * (q3 - q1)
 
 
 def measure(
@@ -61,17 +75,21 @@ def measure(
         else MemoryQuotaStore()
     )
     guard = Guard(quotas, MemoryContainment())
-    origins = [origin_of(f"192.0.2.{i % 250}", f"bench/{i}") for i in range(ACCOUNTS + 1)]
+    # Each account's address and user agent, as the gate reads them from the request.
+    clients = [(f"192.0.2.{i % 250}", f"bench/{i}") for i in range(ACCOUNTS + 1)]
     try:
         principal = Authenticator(runtime.settings, runtime.engine).bearer(token)
         view = principal.professional if principal is not None else None
         if view is None:
             raise SystemExit("jeton refusé")
-        callers = [
-            Caller(i, f"rpps:{i}", Profession.pharmacist, practice_departement(view.postcode), None)
+        # Pharmacists (the busiest quotas) of no structure: the caller the gate builds per request.
+        views = [
+            replace(view, id=i, rpps=f"{i:011d}", profession=Profession.pharmacist,
+                    structure_id=None)
             for i in range(1, ACCOUNTS + 1)
-        ]
+        ]  # fmt: skip
         clock = [time.time()]
+        known = Callers()
 
         def plain(body: str) -> bool:
             request = EligibilityRequest.model_validate_json(body)
@@ -82,8 +100,10 @@ def measure(
         def guarded(body: str) -> bool:
             request = EligibilityRequest.model_validate_json(body)
             clock[0] += 0.05  # each account asks every 25 s: never over its quotas
-            caller = callers[int(clock[0] * 20) % ACCOUNTS]
-            origin = origins[caller.account]
+            who = int(clock[0] * 20) % ACCOUNTS
+            caller: Caller = known.of(views[who])
+            host, agent = clients[who]
+            origin = origin_of(host, agent)
             p = request.patient
             q = question(p.nir, p.birth_date, p.birth_rank, cardless=request.card is None,
                          agree=request.mode == "agree")  # fmt: skip
@@ -104,21 +124,27 @@ def measure(
         trips = quotas.round_trips if isinstance(quotas, RedisQuotaStore) else 0
         refills = quotas.refill_cpu_s if isinstance(quotas, RedisQuotaStore) else 0.0
         walls: dict[str, list[float]] = {"plain": [], "guarded": []}
+        cpus: dict[str, list[float]] = {"plain": [], "guarded": []}
         pairs: list[float] = []  # per block: the guarded block's median minus the plain one's
+        cpu_pairs: list[float] = []  # the same, in this thread's processor time
         arms = (("plain", plain), ("guarded", guarded))
+        clock_cpu = time.thread_time
         for start in range(0, requests, BLOCK):
             # Each arm goes first every other block: the second meets the same bodies' rows
             # warmer in the database's caches.
             for name, one in arms if start // BLOCK % 2 == 0 else arms[::-1]:
                 for i in range(start, min(requests, start + BLOCK)):
                     body = bodies[(warmup + i) % len(bodies)]
-                    t0 = time.perf_counter()
+                    c0, t0 = clock_cpu(), time.perf_counter()
                     one(body)
                     walls[name].append(time.perf_counter() - t0)
+                    cpus[name].append(clock_cpu() - c0)
             pairs.append(
                 statistics.median(walls["guarded"][start:])
                 - statistics.median(walls["plain"][start:])
             )
+            guarded_cpu = statistics.median(cpus["guarded"][start:])
+            cpu_pairs.append(guarded_cpu - statistics.median(cpus["plain"][start:]))
         if isinstance(quotas, RedisQuotaStore):
             trips = quotas.round_trips - trips
             quotas.settle()
@@ -126,7 +152,9 @@ def measure(
             quotas.close()
     finally:
         runtime.engine.dispose()
-    plain_stats, guarded_stats = _stats(walls["plain"]), _stats(walls["guarded"])
+    plain_stats = _stats(walls["plain"], cpus["plain"])
+    guarded_stats = _stats(walls["guarded"], cpus["guarded"])
+    refill_us = 1e6 * refills / requests
     return {
         "requests": requests,
         "quotas": "redis" if redis_url else "memory",
@@ -136,13 +164,19 @@ def measure(
         "overhead_p50_pct": 100 * (guarded_stats["p50_us"] / plain_stats["p50_us"] - 1),
         # What the guard adds to a typical question: the median, over pairs of neighbouring
         # blocks (the same bodies without and with the guard, a fraction of a second apart), of
-        # their medians' difference. The means move with a SQLite checkpoint or a scheduler
-        # pause in either arm (-5 % to +17 % on one machine within minutes); the whole run's
-        # medians' difference with the machine's drift over the run (a few µs on PostgreSQL).
-        # With Redis, plus the refill thread's processor time per question: it runs up to a
-        # tenth of a second after the question that spent its group's units, in whichever block.
-        "added_us": 1e6 * (statistics.median(pairs) + refills / requests),
-        "refill_us_per_question": 1e6 * refills / requests,
+        # their medians' difference in processor time. The means move with a SQLite checkpoint
+        # or a scheduler pause in either arm (-5 % to +17 % on one machine within minutes); the
+        # whole run's medians' difference with the machine's drift over the run (a few µs on
+        # PostgreSQL). With Redis, plus the refill thread's processor time per question: it
+        # runs up to a tenth of a second after the question that spent its group's units, in
+        # whichever block.
+        "added_us": 1e6 * statistics.median(cpu_pairs) + refill_us,
+        # The same in wall time (PostgreSQL's own pauses in it).
+        "added_wall_us": 1e6 * statistics.median(pairs) + refill_us,
+        # The spread of the pairs' differences (processor time): how far one pair strays.
+        "pairs": len(cpu_pairs),
+        "pair_iqr_us": _iqr_us(cpu_pairs),
+        "refill_us_per_question": refill_us,
         "added_p50_us": guarded_stats["p50_us"] - plain_stats["p50_us"],
         "round_trips_per_question": trips / requests,
     }

@@ -10,11 +10,14 @@ from datetime import date
 
 import pytest
 
-from vigie.guard.features import digest, question
+from vigie.guard.features import digest, origin_of, question
 
 PROBE = (
     "from datetime import date; from vigie.guard import features as f; "
-    "print(f._HASH_KEY_RANDOM, f.digest('185017512345678', date(1985, 1, 1), 1))"
+    "d = f.digest('185017512345678', date(1985, 1, 1), 1); "
+    "q = f.question('185017512345678', date(1985, 1, 1), 1, cardless=True, agree=False); "
+    "o = f.origin_of('192.0.2.7', 'ua') == f.digest('192.0.2', 'ua'); "
+    "print(f._HASH_KEY_RANDOM, d, q.patient == d and q.series == f.digest('1850175123'), o)"
 )
 
 
@@ -25,6 +28,11 @@ def test_a_digest_tells_equal_parts_from_different_ones() -> None:
     assert same != digest("285017512345678", date(1985, 1, 1), 1)
     q = question("185017512345678", date(1985, 1, 1), 1, cardless=False, agree=True)
     assert q.patient == same and q.series == digest("1850175123")
+    assert (q.departement, q.order, q.cardless, q.agree) == ("75", 456, False, True)
+    overseas = question("185019712345678", date(1985, 1, 1), 1, cardless=True, agree=False)
+    assert (overseas.departement, overseas.order, overseas.cardless) == ("971", 456, True)
+    assert origin_of("2001:db8:1:2::7", None) == digest("2001:db8:1", "-")
+    assert origin_of(None, "ua") == digest("-", "ua")
 
 
 @pytest.mark.parametrize("seed", [None, "0", "1234"])
@@ -39,4 +47,5 @@ def test_digests_are_keyed_per_process_whatever_pythonhashseed(seed: str | None)
         for _ in range(2)
     ]
     assert [r[0] for r in runs] == [str(seed is None)] * 2  # hash() only when its key is random
+    assert [r[2:] for r in runs] == [["True", "True"]] * 2  # the inlined digests are digest()
     assert runs[0][1] != runs[1][1]  # a salt of each process's own

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from tests.factories import ALICE, BOB, load_people, professional_token, request
 from vigie.api.app import create_app
-from vigie.api.guard_gate import Gate
+from vigie.api.guard_gate import Callers, Gate
 from vigie.api.guard_routes import officer_only
 from vigie.audit.models import LogEntry
 from vigie.db.engine import read_transaction, write_transaction
@@ -26,6 +26,7 @@ from vigie.guard.service import save_suspension
 from vigie.guard.signals import Signal
 from vigie.identity.identifiers import Profession
 from vigie.identity.principal import Principal, Role
+from vigie.identity.service import ProfessionalView
 from vigie.runtime import Runtime
 
 FHIR = {"content-type": "application/fhir+json"}
@@ -312,3 +313,14 @@ def test_stopping_the_server_gives_held_quota_back(guarded_runtime: Runtime) -> 
     with TestClient(app):
         assert not closed
     assert closed == [True]
+
+
+def test_a_caller_is_built_once_per_account_and_again_when_the_account_changes() -> None:
+    callers = Callers()
+    view = ProfessionalView(7, "10000000007", Profession.nurse, "75011", None)
+    first = callers.of(view)
+    assert first == Caller(7, "rpps:10000000007", Profession.nurse, "75", None)
+    assert callers.of(ProfessionalView(7, "10000000007", Profession.nurse, "75011", None)) is first
+    moved = callers.of(ProfessionalView(7, "10000000007", Profession.nurse, "13001", 3))
+    assert (moved.departement, moved.structure) == ("13", 3)
+    assert callers.of(ProfessionalView(8, "10000000008", Profession.nurse, "75011", None)) != moved

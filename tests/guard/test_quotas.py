@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import random
+import struct
 import time
 import uuid
 from collections.abc import Iterator
@@ -176,9 +178,19 @@ def test_redis_down_with_a_lease_admits_from_it_then_fails_closed(prefix: str) -
         store.take(group, now + 3)
 
 
-@pytest.mark.parametrize("spec", ["6", "6,", "6,abc", "6,60.0,7"])
+MALFORMED = {
+    "windows missing": b"",
+    "half a window": struct.pack("<d", 6.0),
+    "bytes left over": struct.pack("<3d", 6.0, 60.0, 7.0),
+    "a limit under one": struct.pack("<2d", 0.5, 60.0),
+    "a period of zero": struct.pack("<2d", 6.0, 0.0),
+    "a limit not a number": struct.pack("<2d", math.nan, 60.0),
+}
+
+
+@pytest.mark.parametrize("spec", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_malformed_group_is_refused_by_the_script_and_fails_closed(
-    prefix: str, spec: str
+    prefix: str, spec: bytes
 ) -> None:
     store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
     checks = [("a:1:f:60", 6, 60.0)]
@@ -187,6 +199,28 @@ def test_a_malformed_group_is_refused_by_the_script_and_fails_closed(
         lease.spec = spec
     with pytest.raises(QuotaStoreUnavailable):
         store.take([("a:1:f:60", 6, 60.0)], 2_000.0)
+
+
+def test_a_group_is_one_key_of_packed_arrival_times(prefix: str) -> None:
+    """An account's three windows live in one Redis key (one GET and one SET a question), as
+    little-endian doubles in window order; a value of another length reads as never asked."""
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    checks = [("a:2:f:60", 6, MINUTE), ("a:2:f:86400", 400, DAY), ("a:2:f:2592000", 6_000, MONTH)]
+    now = 7_500_000.0
+    assert store.take(checks, now) == 0
+    client = redis.Redis.from_url(REDIS_URL)
+    (key,) = client.scan_iter(match=prefix + "*")
+    assert key == f"{prefix}a:2:f:60/86400/2592000".encode()
+    stored = client.get(key)
+    assert isinstance(stored, bytes)
+    tats = struct.unpack("<3d", stored)
+    assert tats == pytest.approx((now + 10.0, now + 216.0, now + 432.0))
+    assert 431_000 < client.pttl(key) <= 432_000  # until the latest arrival time has passed
+    client.set(key, b"\x00" * 7)  # not three doubles: as if never asked
+    fresh = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    assert all(fresh.take(checks, now) == 0 for _ in range(6))
+    assert fresh.take(checks, now) > 0
+    store.close()
 
 
 def test_without_waiting_a_unit_in_hand_admits_and_none_changes_nothing(prefix: str) -> None:
@@ -298,7 +332,7 @@ class ReferenceGcra:
             self.tat = {k: v for k, v in self.tat.items() if v > now}
         due = [max(self.tat.get(k, now), now) + p / n for k, n, p in checks]
         wait = max(t - p - now for t, (_, _, p) in zip(due, checks, strict=True))
-        if wait > 0:
+        if wait > 1e-3:  # rounding, not a refusal (gcra.SLACK)
             return wait
         self.tat.update((k, t) for t, (k, _, _) in zip(due, checks, strict=True))
         return 0.0

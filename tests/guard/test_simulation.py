@@ -27,7 +27,7 @@ class Unlimited:
 class Blind(Guard):
     """Quotas and risk without consequence: what the attacks get with no guard at all."""
 
-    def _maybe_suspend(self, *_args: object) -> bool:
+    def _decide(self, *_args: object) -> bool:  # every decision, after a throttle or an answer
         return False
 
 

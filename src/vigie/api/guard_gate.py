@@ -7,7 +7,7 @@ sent; a refusal never says anything about the patient asked about.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import orjson
@@ -56,6 +56,22 @@ REFUSALS: dict[Decision, tuple[int, str, str, str]] = {
 UNAVAILABLE = "contrôle des quotas momentanément indisponible : réessayez dans un instant"
 
 
+class Callers:
+    """The guard's view of each professional, built once per account rather than per request
+    (a frozen dataclass takes microseconds to build), and again when the account changes."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[ProfessionalView, Caller]] = {}
+
+    def of(self, view: ProfessionalView) -> Caller:
+        known = self._known.get(view.id)
+        if known is not None and (known[0] is view or known[0] == view):
+            return known[1]
+        caller = caller_of(view)
+        self._known[view.id] = (view, caller)
+        return caller
+
+
 @dataclass
 class GuardServices:
     guard: Guard
@@ -64,6 +80,7 @@ class GuardServices:
     # where store calls go (worker threads on PostgreSQL; SQLite's run on the loop anyway); one
     # with its unit leased in hand stays where quota checks in memory run.
     waits: bool = False
+    callers: Callers = field(default_factory=Callers)
 
 
 def build_guard(runtime: Runtime) -> GuardServices | None:
@@ -119,7 +136,7 @@ class Gate:
     ) -> None:  # fmt: skip
         self.guard = services.guard
         self.fhir = fhir
-        self.caller = caller_of(view)
+        self.caller = services.callers.of(view)
         patient = body.patient
         self.question: Question = question(
             patient.nir, patient.birth_date, patient.birth_rank,
@@ -160,18 +177,25 @@ async def guarded(
 ) -> EligibilityAnswer | Response:
     """The eligibility flow between the guard's two checks; a Response when refused."""
     gate = Gate(guard, request, caller, body, fhir=fhir) if guard is not None else None
+    inline = services.light_inline  # the guard's checks on the loop, called directly
     if guard is not None and gate is not None:
-        if guard.waits and services.light_inline:
+        if guard.waits and inline:
             try:
                 refused = gate.admit(False)  # on the loop: fine while no Redis round trip
             except WouldWait:
                 refused = await services.call(gate.admit, True)
         else:
-            refused = await services.call_light(gate.admit, True)
+            refused = gate.admit() if inline else await services.call_light(gate.admit, True)
         if refused is not None:
             return refused
     answer = await services.check_eligibility(caller, body, "fhir" if fhir else "json")
-    if gate is not None and (refused := await services.call_light(gate.observe, answer.eligible)):
+    if gate is None:
+        return answer
+    if inline:
+        refused = gate.observe(answer.eligible)
+    else:
+        refused = await services.call_light(gate.observe, answer.eligible)
+    if refused is not None:
         if answer.agreement is not None:
             # The answer is withheld: the agreement it carried is cancelled (and logged), so
             # that nothing stays consumed under a number nobody was given.

@@ -122,7 +122,7 @@ class Guard:
         if self.containment.is_suspended(caller.account, now):
             return SUSPENDED
         with self._lock:
-            st = self.state(caller)
+            st = self._accounts.get(caller.account) or self.state(caller)
             if origin not in st.origins and not self._origin_admitted(
                 st, origin, stepped_up_at, now
             ):
@@ -156,17 +156,25 @@ class Guard:
         self, caller: Caller, q: Question, origin: int, positive: bool, now: float
     ) -> Verdict:
         """After the store, before the answer leaves: learn, then allow or suspend."""
+        # state(), AccountState.view() and PlatformWatch.in_burst() are written out for their
+        # usual case: each Python call on a request's path costs a microsecond or two once the
+        # eligibility flow has evicted the guard's code and data from the processor's caches.
         with self._lock:
-            st = self.state(caller)
+            st = self._accounts.get(caller.account) or self.state(caller)
             peers = st.peers
-            view = st.view(origin, peers)
+            view = st.views.get(origin) or st.view(origin, peers)
             stranger = st.learn(q, positive, now, peers, view)
-            in_burst = self.platform.in_burst(caller.account, now)
+            watch = self.platform
+            in_burst = now < watch.burst_until and caller.account in watch.cohort
             if in_burst:
-                self.platform.cohort_question(stranger)
-            suspended = self._maybe_suspend(
-                st, view, self._platform(st, origin, in_burst, now), now
-            )
+                watch.cohort_question(stranger)
+            platform = self._platform(st, origin, in_burst, now)
+            fired = assess(st, view, peers, platform, now)
+            if not fired:  # the usual answer
+                if now >= st.slowed_until:
+                    st.slowed_at = None
+                return ALLOW
+            suspended = self._decide(st, fired, platform, now)
         return SUSPENDED if suspended else ALLOW
 
     def _platform(self, st: AccountState, origin: int, in_burst: bool, now: float) -> Platform:
@@ -182,9 +190,13 @@ class Guard:
     def _maybe_suspend(
         self, st: AccountState, view: Shares, platform: Platform, now: float
     ) -> bool:
+        return self._decide(st, assess(st, view, st.peers, platform, now), platform, now)
+
+    def _decide(
+        self, st: AccountState, fired: list[Signal], platform: Platform, now: float
+    ) -> bool:
         """Suspend on a high score with enough behaviour in it, or on a slow-down that lasts;
         slow down on a middling one; context signals alone do neither."""
-        fired = assess(st, view, st.peers, platform, now)
         if not fired:
             if now >= st.slowed_until:
                 st.slowed_at = None

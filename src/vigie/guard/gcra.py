@@ -4,7 +4,10 @@ Invariant: a set of checks is taken atomically: either every key admits one more
 all are charged, or none is charged and the caller learns how long to wait.
 
 For a limit of n per period T: emission interval I = T / n, tolerance T - I; a key stores its
-theoretical arrival time (TAT). A question at t is admitted when max(TAT, t) + I - T <= t.
+theoretical arrival time (TAT). A question at t is admitted when max(TAT, t) + I - T <= t,
+give or take SLACK: intervals such as 86,400 s / 500 are not exact in binary, and the rounding
+of TATs near the epoch's 1.8e9 s accumulates to microseconds, which must not refuse the last
+unit of a full window.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def wait_for(tat: float | None, limit: int, period: float, now: float) -> tuple[
     return (allowed_at - now if allowed_at > now else 0.0), new_tat
 
 
+SLACK = 1e-3  # seconds: a delay this small is rounding, not a refusal (the Redis script's too)
 NEVER = float("-inf")  # the TAT of a key never asked (or swept): any moment admits it
 SWEEP_EVERY = 3_600.0
 
@@ -84,7 +88,7 @@ class MemoryQuotaStore:
                 delay = (tat if tat > now else now) + interval - period - now
                 if delay > delay_max:
                     delay_max = delay
-            if delay_max > 0:
+            if delay_max > SLACK:
                 return delay_max
             for slot, interval, _ in windows:
                 tat = tats[slot]

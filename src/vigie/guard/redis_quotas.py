@@ -10,6 +10,7 @@ Redis failure raises QuotaStoreUnavailable (fail closed).
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from collections.abc import Sequence
@@ -20,62 +21,77 @@ import redis
 from vigie.guard.gcra import QuotaStoreUnavailable, WouldWait
 from vigie.guard.quotas import Check, Checks
 
-# KEYS: every window's key, group after group. ARGV: one text per group, numbers separated by
-# commas (one argument a group: packing arguments is most of the client's cost): its number of
-# windows, now, the units needed now (0 or 1), the extra units wanted (a lease), the units
-# given back; then each window's limit and period. The needed units are charged in every group
-# or in none; the extra ones as far as every window of their group has room. A malformed group
-# (an empty or non-numeric field, a wrong count) is an error: the question fails closed.
-# Returns {wait, units leased per group}; numbers as strings (Lua numbers become integers on the
-# way back).
+# KEYS: one per group (an account's or a structure's windows of one kind), holding the group's
+# theoretical arrival times packed as little-endian doubles in window order (one GET and one
+# SET a group: a Redis call costs more than the arithmetic). ARGV[1]: every group's numbers as
+# little-endian doubles, group after group (no text to format or parse on either side): its
+# number of windows, now, the units needed now (0 or 1), the extra units wanted (a lease), the
+# units given back, then each window's limit and period. The needed units are charged in every
+# group or in none; the extra ones as far as every window of their group has room. A malformed
+# group (a count out of range, a limit under one, a period not positive, a negative count, bytes
+# missing or left over) is an error: the question fails closed. A stored value of another
+# length than its group's windows reads as never asked. Returns {wait as text, units leased per
+# group as integers}.
 LEASE_SCRIPT = """
-local groups, wait, k = {}, 0, 1
-for g = 1, #ARGV do
-  local f = {}
-  for x in string.gmatch(ARGV[g] .. ',', '([^,]*),') do
-    local v = tonumber(x)
-    if v == nil then return redis.error_reply('vigie: malformed quota group') end
-    f[#f + 1] = v
+local FMT = {'<d', '<dd', '<ddd', '<dddd', '<ddddd', '<dddddd', '<ddddddd', '<dddddddd'}
+local SLACK = 1e-3  -- seconds of rounding, as gcra.SLACK
+local blob, pos, wait, t = ARGV[1], 1, 0, 0
+local T, I, N, NOW, UNITS, EXTRA, BACK = {}, {}, {}, {}, {}, {}, {}
+local function malformed() return redis.error_reply('vigie: malformed quota group') end
+for g = 1, #KEYS do
+  if pos + 39 > #blob then return malformed() end
+  local n, now, need, extra, back
+  n, now, need, extra, back, pos = struct.unpack('<ddddd', blob, pos)
+  local fmt = FMT[n]
+  if fmt == nil or pos + 16 * n - 1 > #blob or not (need >= 0 and extra >= 0 and back >= 0) then
+    return malformed()
   end
-  local n, now, need, extra, back = f[1], f[2], f[3], f[4], f[5]
-  if #f < 5 or #f ~= 5 + 2 * n then
-    return redis.error_reply('vigie: malformed quota group')
-  end
-  local a = 6
-  local windows = {}
+  local stored = redis.call('GET', KEYS[g])
+  local old = {}
+  if stored and #stored == 8 * n then old = {struct.unpack(fmt, stored)} end
   for j = 1, n do
-    local limit, period = f[a], f[a + 1]
-    a = a + 2
+    local limit, period
+    limit, period, pos = struct.unpack('<dd', blob, pos)
+    if not (limit >= 1 and period > 0) then return malformed() end
     local interval = period / limit
-    local tat = tonumber(redis.call('GET', KEYS[k])) or now
-    tat = math.max(tat - back * interval, now)
+    local tat = (old[j] or now) - back * interval
+    if tat < now then tat = now end
     local delay = tat + need * interval - period - now
     if delay > wait then wait = delay end
-    local room = math.floor((now + period - tat) / interval - need + 1e-9)
+    local room = math.floor((now + period - tat + SLACK) / interval) - need
     if room < extra then extra = room end
-    windows[j] = {KEYS[k], tat, interval}
-    k = k + 1
+    t = t + 1
+    T[t], I[t] = tat, interval
   end
-  groups[#groups + 1] = {windows, now, need + math.max(extra, 0), math.max(extra, 0), back}
+  if extra < 0 then extra = 0 end
+  N[g], NOW[g], UNITS[g], EXTRA[g], BACK[g] = n, now, need + extra, extra, back
 end
-if wait > 0 then return {tostring(wait)} end
-local answer = {"0"}
-for _, g in ipairs(groups) do
-  local now, units = g[2], g[3]
-  if units > 0 or g[5] > 0 then
-    for _, w in ipairs(g[1]) do
-      local tat = w[2] + units * w[3]
-      if tat > now then
-        redis.call('SET', w[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000))
-      else
-        redis.call('DEL', w[1])
-      end
+if pos ~= #blob + 1 then return malformed() end
+if wait > SLACK then return {tostring(wait)} end
+local answer, k = {"0"}, 0
+for g = 1, #KEYS do
+  local n, units, now = N[g], UNITS[g], NOW[g]
+  if units > 0 or BACK[g] > 0 then
+    local tats, last = {}, now
+    for j = 1, n do
+      local tat = T[k + j] + units * I[k + j]
+      tats[j] = tat
+      if tat > last then last = tat end
+    end
+    if last > now then
+      local packed = struct.pack(FMT[n], unpack(tats))
+      redis.call('SET', KEYS[g], packed, 'PX', math.ceil((last - now) * 1000))
+    else
+      redis.call('DEL', KEYS[g])
     end
   end
-  answer[#answer + 1] = tostring(g[4])
+  k = k + n
+  answer[g + 1] = EXTRA[g]
 end
 return answer
 """
+MAX_WINDOWS = 8  # per group, as the script reads them
+_HEAD = struct.Struct("<ddddd")  # a group's number of windows, now, need, extra, back
 
 LEASE_SHARE = 4  # a process holds at most a quarter of a group's tightest window
 LEASE_SECONDS = 60.0  # units unused this long after their lease are given back
@@ -94,8 +110,8 @@ class Lease:
 
     windows: tuple[Check, ...]
     cap: int  # the most units this process may hold for the group
-    keys: list[str]  # the windows' Redis keys
-    spec: str  # the windows' limits and periods, as the script reads them ("6,60.0,…")
+    key: bytes  # the group's Redis key (its windows' periods in the name)
+    spec: bytes  # the windows' limits and periods, packed as the script reads them
     units: int = 0
     expires: float = 0.0
     size: int = 0  # units to lease next: grows while the group keeps asking, none after a pause
@@ -239,9 +255,14 @@ class RedisQuotaStore:
         lease = self._leases.get(windows)
         if lease is None:
             cap = min(limit for _, limit, _ in windows) // LEASE_SHARE
-            keys = [self._prefix + key for key, _, _ in windows]
-            spec = ",".join(repr(x) for _, limit, period in windows for x in (limit, period))
-            lease = self._leases[windows] = Lease(windows, cap, keys, spec)
+            if len(windows) > MAX_WINDOWS:
+                raise ValueError(f"at most {MAX_WINDOWS} windows a group")
+            name = windows[0][0].rpartition(":")[0] or windows[0][0]
+            periods = "/".join(f"{period:.15g}" for _, _, period in windows)
+            key = f"{self._prefix}{name}:{periods}".encode()
+            numbers = [float(x) for _, limit, period in windows for x in (limit, period)]
+            spec = struct.pack(f"<{len(numbers)}d", *numbers)
+            lease = self._leases[windows] = Lease(windows, cap, key, spec)
             if cap and self._worker is None:
                 self._worker = threading.Thread(target=self._refills, daemon=True)
                 self._worker.start()
@@ -315,23 +336,21 @@ class RedisQuotaStore:
 
     def _ask(self, asks: list[Ask]) -> float:
         """One script call; credits the units leased; the wait (0.0: the question admitted)."""
-        keys: list[str] = []
-        args: list[str] = []
-        for ask in asks:
-            lease = ask.lease
-            keys.extend(lease.keys)
-            args.append(
-                f"{len(lease.keys)},{ask.now!r},{ask.need},{ask.extra},{ask.back},{lease.spec}"
-            )
+        head = _HEAD.pack
+        keys = [ask.lease.key for ask in asks]
+        blob = b"".join(
+            head(len(ask.lease.windows), ask.now, ask.need, ask.extra, ask.back) + ask.lease.spec
+            for ask in asks
+        )
         try:
-            answer = self._script(keys=keys, args=args, client=self._client)
+            answer = self._script(keys=keys, args=[blob], client=self._client)
         except redis.RedisError as exc:
             raise QuotaStoreUnavailable(exc.__class__.__name__) from exc
         wait = float(answer[0])
         if wait <= 0:
             with self._changed:  # units and their expiry together: no one sees one alone
                 for ask, units in zip(asks, answer[1:], strict=True):
-                    if int(units):
-                        ask.lease.units += int(units)
+                    if units:
+                        ask.lease.units += units
                         ask.lease.expires = ask.now + LEASE_SECONDS
         return wait
