@@ -158,6 +158,7 @@ class RedisQuotaStore:
         self._changed = threading.Condition()
         self._latest = 0.0  # the latest question's clock
         self._worker: threading.Thread | None = None
+        self._idle = False  # the refill thread waits for work (under the lock)
         self._closed = False
         self.round_trips = 0  # script calls on a question's path (the bench reports them)
         # The refill thread's processor time: the questions' cost off their path (the bench
@@ -172,12 +173,16 @@ class RedisQuotaStore:
     def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
         with self._changed:
             leases = self._leases_of(checks, now)
-            for lease in leases:  # the usual case first: every group has a unit in hand
-                if not lease.usable(now):
+            # The usual case first, Lease.usable() and Lease.pace() written out: every group
+            # has a unit in hand (one whose lease expired takes the slow path below).
+            for lease in leases:
+                if not lease.units or now >= lease.expires:
                     break
             else:
                 for lease in leases:
-                    lease.pace(now)
+                    recent = now - lease.last < LEASE_SECONDS
+                    lease.size = min(lease.cap, 2 * lease.size or 1) if recent else 0
+                    lease.last = now
                     lease.units -= 1
                 self._refill_spent(leases)
                 return 0.0
@@ -291,7 +296,8 @@ class RedisQuotaStore:
             if not lease.units and lease.size and not lease.refilling:
                 lease.refilling = queued = True
                 self._queue.append(lease)
-        if queued:  # the refill thread waits for work; no one waits for a unit taken
+        # Woken only when it waits for work: busy or pausing, it finds the queue on its own.
+        if queued and self._idle:
             self._changed.notify_all()
 
     def _refills(self) -> None:
@@ -299,7 +305,9 @@ class RedisQuotaStore:
         returned = time.monotonic()
         while True:
             with self._changed:
+                self._idle = True
                 self._changed.wait_for(lambda: self._queue or self._closed, RETURN_EVERY)
+                self._idle = False
                 if self._closed:
                     return
             time.sleep(BATCH_DELAY)
