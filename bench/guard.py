@@ -1,10 +1,11 @@
 """The guard's cost per eligibility request, without HTTP: run as ``python -m bench.guard``.
 
 In one process and one thread, the same bodies alternately without and with the guard, in
-blocks, so both see the same machine state: validate the body, (guard: what the API's gate
-reads, the caller from its account, the question's features, the origin from an address and a
-user agent, then ``Guard.admit``), run the eligibility flow (one transaction, as the API does),
-(guard: ``Guard.observe``), serialise the answer. Each request's processor time (this thread's)
+blocks, so both see the same machine state: a request as Starlette hands it over (its headers
+read, as authentication does, and its principal set), validate the body, (guard: the API's own
+``Gate``: the caller, the question's features, the origin from the address and user agent, then
+``Guard.admit``), run the eligibility flow (one transaction, as the API does), (guard:
+``Gate.observe``), serialise the answer. Each request's processor time (this thread's)
 and wall time are kept: the guard waits for nothing (the round trips it still pays are counted),
 so what it adds to the HTTP benchmark's latency is the processor time it adds, and the database
 server's pauses, which move the wall times of PostgreSQL's questions by tens of µs, stay out.
@@ -21,6 +22,7 @@ The issue's budget: the guard adds at most 10 % to the eligibility latency.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -31,7 +33,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from vigie.api.guard_gate import Callers
+from starlette.requests import Request
+
+from vigie.api.deps import PRINCIPAL
+from vigie.api.guard_gate import Gate, GuardServices
 from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityRequest
 from vigie.eligibility.service import PlanCache
@@ -40,6 +45,7 @@ from vigie.guard.features import Caller, origin_of, question
 from vigie.guard.gcra import MemoryQuotaStore, QuotaStore
 from vigie.guard.memory import MemoryContainment
 from vigie.guard.redis_quotas import RedisQuotaStore
+from vigie.guard.service import StoreContainment
 from vigie.identity.authentication import Authenticator
 from vigie.identity.identifiers import Profession
 from vigie.runtime import open_runtime
@@ -74,9 +80,14 @@ def measure(
         if redis_url
         else MemoryQuotaStore()
     )
-    guard = Guard(quotas, MemoryContainment())
-    # Each account's address and user agent, as the gate reads them from the request.
-    clients = [(f"192.0.2.{i % 250}", f"bench/{i}") for i in range(ACCOUNTS + 1)]
+    # The guard's clock, simulated: each read moves it 25 ms on, a question 50 ms (admit, then
+    # observe), so each account asks every 25 s and never over its quotas. A counter's own
+    # __next__, called from C like the API's time.time (a lambda would add a Python call).
+    clock = itertools.count(time.time(), 0.025).__next__
+    containment = StoreContainment(runtime.engine)
+    services = GuardServices(
+        Guard(quotas, containment), containment, waits=redis_url is not None, clock=clock
+    )
     try:
         principal = Authenticator(runtime.settings, runtime.engine).bearer(token)
         view = principal.professional if principal is not None else None
@@ -88,29 +99,43 @@ def measure(
                     structure_id=None)
             for i in range(1, ACCOUNTS + 1)
         ]  # fmt: skip
-        clock = [time.time()]
-        known = Callers()
+        # Each account's request as the server receives it: its address and user agent.
+        authorization = f"Bearer {token}".encode()
+        scopes = [
+            {"type": "http", "method": "POST", "path": "/v1/eligibility",
+             "client": (f"192.0.2.{i % 250}", 40_000 + i),
+             "headers": [(b"authorization", authorization), (b"user-agent", b"bench/%d" % i)]}
+            for i in range(ACCOUNTS)
+        ]  # fmt: skip
+        turns = {"plain": 0, "guarded": 0}
+
+        def arrived(arm: str) -> tuple[int, Request]:
+            """The arm's next request, its headers read and its principal set, as the API's
+            authentication leaves it. The accounts take turns within each arm: with the guard,
+            each asks every 500 questions (25 s of the simulated clock)."""
+            turns[arm] += 1
+            who = turns[arm] % ACCOUNTS
+            http = Request({**scopes[who], "state": {}})
+            http.headers.get("authorization")
+            http.scope[PRINCIPAL] = principal
+            return who, http
 
         def plain(body: str) -> bool:
+            arrived("plain")
             request = EligibilityRequest.model_validate_json(body)
             answer = flows.check_eligibility(runtime, plans, view, request)
             answer.model_dump_json()
             return answer.eligible
 
         def guarded(body: str) -> bool:
+            who, http = arrived("guarded")
             request = EligibilityRequest.model_validate_json(body)
-            clock[0] += 0.05  # each account asks every 25 s: never over its quotas
-            who = int(clock[0] * 20) % ACCOUNTS
-            caller: Caller = known.of(views[who])
-            host, agent = clients[who]
-            origin = origin_of(host, agent)
-            p = request.patient
-            q = question(p.nir, p.birth_date, p.birth_rank, cardless=request.card is None,
-                         agree=request.mode == "agree")  # fmt: skip
-            if guard.admit(caller, q, origin, None, clock[0]).refused:
+            gate = Gate(services, http, views[who], request, fhir=False)
+            if gate.admit() is not None:
                 raise SystemExit("la garde a refusé pendant la mesure : mesure invalide")
             answer = flows.check_eligibility(runtime, plans, view, request)
-            guard.observe(caller, q, origin, answer.eligible, clock[0])
+            if gate.observe(answer.eligible) is not None:
+                raise SystemExit("la garde a refusé pendant la mesure : mesure invalide")
             answer.model_dump_json()
             return answer.eligible
 

@@ -27,6 +27,10 @@ from vigie.runtime import Runtime
 
 T = TypeVar("T")
 
+# The request's authenticated caller, kept in its ASGI scope: the guard reads its last step-up
+# (a plain dict read; Starlette's request.state wraps it in Python calls).
+PRINCIPAL = "vigie.principal"
+
 UNAUTHENTICATED = HTTPException(
     401, "authentification requise : jeton Bearer valide attendu", {"WWW-Authenticate": "Bearer"}
 )
@@ -125,7 +129,7 @@ async def current_principal(request: Request) -> Principal:
             principal = await services.call(auth.bearer, token)
             if principal is None:
                 raise UNAUTHENTICATED
-        request.state.principal = principal  # the guard reads its last step-up
+        request.scope[PRINCIPAL] = principal
         return principal
     cookie = request.cookies.get(COOKIE)
     if not cookie:
@@ -137,7 +141,7 @@ async def current_principal(request: Request) -> Principal:
     request.state.session = session
     if request.method not in SAFE_METHODS and not await csrf_matches(request, session.csrf):
         raise CSRF_REFUSED
-    request.state.principal = principal
+    request.scope[PRINCIPAL] = principal
     return principal
 
 

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vigie.api.bodies import read_body, replay
-from vigie.api.deps import Services, eligible_professional
+from vigie.api.deps import PRINCIPAL, Services, eligible_professional
 from vigie.api.guard_gate import guarded
 from vigie.eligibility.schemas import EligibilityRequest
 
@@ -50,7 +50,7 @@ class FastLane:
             await self.app(scope, replay(body, receive), send)
             return
         request = Request(scope, replay(body, receive))
-        request.state.principal = principal  # the guard reads its last step-up
+        request.scope[PRINCIPAL] = principal  # the guard reads its last step-up
         try:
             answer = await guarded(
                 services, application.state.guard, request, caller, question, fhir=False

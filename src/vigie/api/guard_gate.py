@@ -7,6 +7,7 @@ sent; a refusal never says anything about the patient asked about.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -14,7 +15,7 @@ import orjson
 from fastapi import Depends, Request
 from starlette.responses import Response
 
-from vigie.api.deps import Services
+from vigie.api.deps import PRINCIPAL, Services
 from vigie.api.fhir_mapping import dumps as fhir_json
 from vigie.api.fhir_mapping import operation_outcome
 from vigie.eligibility import flows
@@ -81,6 +82,7 @@ class GuardServices:
     # with its unit leased in hand stays where quota checks in memory run.
     waits: bool = False
     callers: Callers = field(default_factory=Callers)
+    clock: Callable[[], float] = time.time  # the guard's "now" (a benchmark's simulated one)
 
 
 def build_guard(runtime: Runtime) -> GuardServices | None:
@@ -130,11 +132,14 @@ def unavailable(*, fhir: bool) -> Response:
 class Gate:
     """One request's passage through the guard."""
 
+    __slots__ = ("caller", "clock", "fhir", "guard", "origin", "question", "stepped_up_at")
+
     def __init__(
         self, services: GuardServices, request: Request, view: ProfessionalView,
         body: EligibilityRequest, *, fhir: bool,
     ) -> None:  # fmt: skip
         self.guard = services.guard
+        self.clock = services.clock
         self.fhir = fhir
         self.caller = services.callers.of(view)
         patient = body.patient
@@ -142,11 +147,19 @@ class Gate:
             patient.nir, patient.birth_date, patient.birth_rank,
             cardless=body.card is None, agree=body.mode == "agree",
         )  # fmt: skip
-        client = request.client.host if request.client else None
-        self.origin = origin_of(client, request.headers.get("user-agent"))
+        # Read from the ASGI scope: Starlette's accessors (request.client, request.headers,
+        # request.state) cost microseconds of Python calls each on this path.
+        scope = request.scope
+        client = scope.get("client")  # (host, port)
+        agent = None
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                agent = value.decode("latin-1")
+                break
+        self.origin = origin_of(client[0] if client else None, agent)
         # The caller's last proof of identity: a portal session's step-up, a token's auth_time
         # (or iat); None: never re-authenticated.
-        principal: Principal | None = getattr(request.state, "principal", None)
+        principal: Principal | None = scope.get(PRINCIPAL)
         proved = principal.step_up_at if principal is not None else None
         self.stepped_up_at: float | None = proved.timestamp() if proved is not None else None
 
@@ -154,7 +167,7 @@ class Gate:
         """None: admitted; WouldWait (``wait`` False) when the quotas need the network."""
         try:
             verdict = self.guard.admit(
-                self.caller, self.question, self.origin, self.stepped_up_at, time.time(),
+                self.caller, self.question, self.origin, self.stepped_up_at, self.clock(),
                 wait=wait,
             )  # fmt: skip
         except QuotaStoreUnavailable:
@@ -162,7 +175,9 @@ class Gate:
         return refusal(verdict, fhir=self.fhir) if verdict.refused else None
 
     def observe(self, positive: bool) -> Response | None:
-        verdict = self.guard.observe(self.caller, self.question, self.origin, positive, time.time())
+        verdict = self.guard.observe(
+            self.caller, self.question, self.origin, positive, self.clock()
+        )
         return refusal(verdict, fhir=self.fhir) if verdict.refused else None
 
 
