@@ -102,7 +102,7 @@ def test_accounts_of_many_structures_on_one_origin_are_flagged() -> None:
     for account in range(1, SHARED_ORIGIN + 1):
         ask(guard, pro(account, structure=account), q(account), MONDAY_9H, origin=42)
     caller = pro(1, structure=1)
-    facts = guard._platform(guard.state(caller), 42, False, MONDAY_9H)
+    facts = guard._platform(caller, 42, MONDAY_9H)
     assert facts.accounts_on_origin == SHARED_ORIGIN
     state = guard.state(caller)
     view = state.view(42, guard.peers[caller.profession])
@@ -113,7 +113,7 @@ def test_accounts_of_many_structures_on_one_origin_are_flagged() -> None:
     guard2, containment = new_guard()
     for account in range(1, 10):
         ask(guard2, pro(account, structure=9), q(account), MONDAY_9H, origin=42)
-    assert guard2.platform.seen(42, 9, MONDAY_9H) == 1
+    assert guard2.platform.facts(42, 9, 1, MONDAY_9H).accounts_on_origin == 1
     assert containment.alerts == [] and guard.state(caller).slowed_at is None
 
 

@@ -21,7 +21,6 @@ from vigie.guard.signals import (
     BEHAVIOUR_TO_SLOW,
     BEHAVIOUR_TO_SUSPEND,
     PERSISTENT_SLOW,
-    SHARED_ORIGIN,
     SLOW_AT,
     Platform,
     Signal,
@@ -34,7 +33,6 @@ from vigie.guard.signals import (
 from vigie.identity.identifiers import Profession
 
 MAX_ORIGINS = 8
-QUIET = Platform()  # no shared origin, no wave: the usual answer, not rebuilt per question
 
 
 class Decision(StrEnum):
@@ -143,10 +141,7 @@ class Guard:
             st.throttled(now)
             verdict = Verdict(Decision.THROTTLE, delay)
             view = st.view(origin, st.peers)
-            in_burst = self.platform.in_burst(caller.account, now)
-            suspended = self._maybe_suspend(
-                st, view, self._platform(st, origin, in_burst, now), now
-            )
+            suspended = self._maybe_suspend(st, view, self._platform(caller, origin, now), now)
         if suspended:
             return SUSPENDED
         self.containment.refused(caller, verdict, now)
@@ -156,19 +151,16 @@ class Guard:
         self, caller: Caller, q: Question, origin: int, positive: bool, now: float
     ) -> Verdict:
         """After the store, before the answer leaves: learn, then allow or suspend."""
-        # state(), AccountState.view() and PlatformWatch.in_burst() are written out for their
-        # usual case: each Python call on a request's path costs a microsecond or two once the
-        # eligibility flow has evicted the guard's code and data from the processor's caches.
+        # state(), AccountState.view() and _platform() are written out for their usual case:
+        # each Python call on a request's path costs a microsecond or two once the eligibility
+        # flow has evicted the guard's code and data from the processor's caches.
         with self._lock:
             st = self._accounts.get(caller.account) or self.state(caller)
             peers = st.peers
             view = st.views.get(origin) or st.view(origin, peers)
             stranger = st.learn(q, positive, now, peers, view)
-            watch = self.platform
-            in_burst = now < watch.burst_until and caller.account in watch.cohort
-            if in_burst:
-                watch.cohort_question(stranger)
-            platform = self._platform(st, origin, in_burst, now)
+            group = caller.structure if caller.structure is not None else -caller.account
+            platform = self.platform.facts(origin, group, caller.account, now, stranger)
             fired = assess(st, view, peers, platform, now)
             if not fired:  # the usual answer
                 if now >= st.slowed_until:
@@ -177,15 +169,10 @@ class Guard:
             suspended = self._decide(st, fired, platform, now)
         return SUSPENDED if suspended else ALLOW
 
-    def _platform(self, st: AccountState, origin: int, in_burst: bool, now: float) -> Platform:
-        caller = st.caller
+    def _platform(self, caller: Caller, origin: int, now: float) -> Platform:
+        """What the platform says about this caller's origin (and notes that it used it)."""
         group = caller.structure if caller.structure is not None else -caller.account
-        watch = self.platform
-        shared = watch.seen(origin, group, now)
-        if not in_burst:
-            # The count matters only from SHARED_ORIGIN on: below it, one shared answer.
-            return Platform(accounts_on_origin=shared) if shared >= SHARED_ORIGIN else QUIET
-        return Platform(shared, burst=True, cohort_strangers=watch.cohort_strangers)
+        return self.platform.facts(origin, group, caller.account, now)
 
     def _maybe_suspend(
         self, st: AccountState, view: Shares, platform: Platform, now: float

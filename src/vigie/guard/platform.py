@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from vigie.guard.signals import QUIET, SHARED_ORIGIN, Platform
+
 DAY = 86_400.0
 BURST_WINDOW = 900.0  # 15 minutes
 BURST_MIN = 12  # accounts moving to new origins within the window, at the least
@@ -38,8 +40,13 @@ class PlatformWatch:
         self.cohort: set[int] = set()
         self.cohort_strangers = 0.3
 
-    def seen(self, origin: int, group: int, now: float) -> int:
-        """Note that ``group`` used ``origin``; return how many groups did in the last day."""
+    def facts(
+        self, origin: int, group: int, account: int, now: float, stranger: bool | None = None
+    ) -> Platform:
+        """Note that ``group`` used ``origin``; what the platform says about it now: how many
+        groups used it in the last day, and whether ``account`` moved in a watched wave (whose
+        pool of questions an answered one joins first: ``stranger``, its patient far and
+        unseen)."""
         groups = self._origins.get(origin)
         if groups is None:
             groups = self._origins[origin] = {}
@@ -49,7 +56,13 @@ class PlatformWatch:
             stale = [g for g, t in groups.items() if now - t > DAY]
             for g in stale:
                 del groups[g]
-        return len(groups)
+        shared = len(groups)
+        if now < self.burst_until and account in self.cohort:
+            if stranger is not None:
+                self.cohort_strangers += COHORT_ALPHA * (stranger - self.cohort_strangers)
+            return Platform(shared, burst=True, cohort_strangers=self.cohort_strangers)
+        # The count matters only from SHARED_ORIGIN on: below it, one shared answer.
+        return Platform(accounts_on_origin=shared) if shared >= SHARED_ORIGIN else QUIET
 
     def moved(self, account: int, now: float) -> None:
         """An account was admitted from a new origin."""
@@ -88,9 +101,3 @@ class PlatformWatch:
         self.burst_until = now + BURST_HOLD
         self.cohort = {a for _, a in moves}
         self.cohort_strangers = 0.3
-
-    def in_burst(self, account: int, now: float) -> bool:
-        return now < self.burst_until and account in self.cohort
-
-    def cohort_question(self, stranger: bool) -> None:
-        self.cohort_strangers += COHORT_ALPHA * (stranger - self.cohort_strangers)

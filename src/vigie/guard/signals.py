@@ -49,6 +49,9 @@ class Platform:
     cohort_strangers: float = 0.0  # share of strangers among that cohort's questions
 
 
+QUIET = Platform()  # no shared origin, no wave: the usual answer, not rebuilt per question
+
+
 def assess(
     st: AccountState, v: Shares, peers: Peers, platform: Platform, now: float
 ) -> list[Signal]:
