@@ -320,7 +320,9 @@ def test_a_caller_is_built_once_per_account_and_again_when_the_account_changes()
     view = ProfessionalView(7, "10000000007", Profession.nurse, "75011", None)
     first = callers.of(view)
     assert first == Caller(7, "rpps:10000000007", Profession.nurse, "75", None)
-    assert callers.of(ProfessionalView(7, "10000000007", Profession.nurse, "75011", None)) is first
+    renewed = ProfessionalView(7, "10000000007", Profession.nurse, "75011", None)
+    assert callers.of(renewed) is first
+    assert callers.known[7] == (renewed, first) and callers.known[7][0] is renewed
     moved = callers.of(ProfessionalView(7, "10000000007", Profession.nurse, "13001", 3))
     assert (moved.departement, moved.structure) == ("13", 3)
     assert callers.of(ProfessionalView(8, "10000000008", Profession.nurse, "75011", None)) != moved

@@ -15,7 +15,13 @@ import pytest
 import redis
 
 from vigie.guard import redis_quotas
-from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable, WouldWait
+from vigie.guard.gcra import (
+    SLACK,
+    MemoryQuotaStore,
+    QuotaStore,
+    QuotaStoreUnavailable,
+    WouldWait,
+)
 from vigie.guard.quotas import ACCOUNT, CARDLESS, DAY, MINUTE, MONTH, Checks, checks_for
 from vigie.guard.redis_quotas import LEASE_SHARE, RedisQuotaStore
 from vigie.identity.identifiers import Profession
@@ -49,6 +55,24 @@ def test_a_burst_up_to_the_limit_then_one_per_interval(quotas: QuotaStore) -> No
     assert quotas.take(checks, now + 5.9) > 0
     assert quotas.take(checks, now + 6.0) == 0
     assert quotas.take(checks, now + 6.0) > 0
+
+
+def test_rounding_never_refuses_the_last_unit_but_a_real_delay_does(
+    quotas: QuotaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 a month near 1.8e9 s: the interval (259.2 s) is not exact in binary and the
+    arrival times' rounding adds up over the window (half a millisecond); the 10,000th is still
+    admitted, the next refused. A delay just over the slack (one a minute, asked 1.1 ms early)
+    is a refusal, one within it (0.9 ms) is not. (No leases: the exact quota.)"""
+    monkeypatch.setattr(redis_quotas, "LEASE_SHARE", 10**9)
+    month = [("m", 10_000, MONTH)]
+    now = 1_800_000_000.123
+    assert all(quotas.take(month, now) == 0 for _ in range(10_000))
+    assert quotas.take(month, now) == pytest.approx(259.2, abs=SLACK)
+    minute = [("one", 1, MINUTE)]
+    assert quotas.take(minute, now) == 0
+    assert quotas.take(minute, now + MINUTE - 1.1 * SLACK) > 0
+    assert quotas.take(minute, now + MINUTE - 0.9 * SLACK) == 0
 
 
 def test_checks_are_taken_all_or_none(quotas: QuotaStore) -> None:
@@ -223,6 +247,49 @@ def test_a_group_is_one_key_of_packed_arrival_times(prefix: str) -> None:
     store.close()
 
 
+HEAD = struct.Struct("<5d")  # windows, now, need, extra, back
+
+
+@pytest.mark.parametrize(
+    "head",
+    [(0, 1e6, 1, 0, 0), (9, 1e6, 1, 0, 0), (1.5, 1e6, 1, 0, 0), (1, 1e6, -1, 0, 0),
+     (1, 1e6, 1, -1, 0), (1, 1e6, 1, 0, -1), (1, math.nan, 1, 0, 0), (1, math.inf, 1, 0, 0)],
+    ids=["no window", "nine windows", "half a window", "need < 0", "extra < 0", "back < 0",
+         "now not a number", "now infinite"],
+)  # fmt: skip
+def test_a_malformed_head_or_an_infinite_window_is_refused(
+    prefix: str, head: tuple[float, ...]
+) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    script = client.register_script(redis_quotas.LEASE_SCRIPT)
+    window = struct.pack("<2d", 6.0, 60.0)
+    with pytest.raises(redis.ResponseError, match="malformed"):
+        script(keys=[prefix + "g"], args=[HEAD.pack(*head) + window * max(1, int(head[0]))])
+    for limit, period in ((math.inf, 60.0), (6.0, math.inf)):
+        with pytest.raises(redis.ResponseError, match="malformed"):
+            script(keys=[prefix + "g"], args=[HEAD.pack(1, 1e6, 1, 0, 0) + struct.pack(
+                "<2d", limit, period)])  # fmt: skip
+    assert not client.exists(prefix + "g")  # nothing charged
+
+
+def test_a_full_group_does_not_hold_up_the_give_backs_of_its_call(prefix: str) -> None:
+    """A refill call carries several groups; one whose window another process filled leases
+    nothing, and the others' units are still leased and given back."""
+    client = redis.Redis.from_url(REDIS_URL)
+    script = client.register_script(redis_quotas.LEASE_SCRIPT)
+    window = struct.pack("<2d", 2.0, 60.0)
+    now = 1e6
+    assert script(keys=[prefix + "full"], args=[HEAD.pack(1, now, 1, 1, 0) + window]) == [b"0", 1]
+    back = [prefix + "full", prefix + "back"]
+    assert script(keys=[prefix + "back"], args=[HEAD.pack(1, now, 1, 0, 0) + window]) == [b"0", 0]
+    # The full group asks for a refill (need 0), the other gives its unit back.
+    answer = script(
+        keys=back, args=[HEAD.pack(1, now, 0, 1, 0) + window + HEAD.pack(1, now, 0, 0, 1) + window]
+    )
+    assert answer == [b"0", 0, 0]
+    assert not client.exists(prefix + "back")  # its unit returned: as if never asked
+
+
 def test_without_waiting_a_unit_in_hand_admits_and_none_changes_nothing(prefix: str) -> None:
     store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
     group = [("a:4:f:60", 8, MINUTE)]
@@ -332,7 +399,7 @@ class ReferenceGcra:
             self.tat = {k: v for k, v in self.tat.items() if v > now}
         due = [max(self.tat.get(k, now), now) + p / n for k, n, p in checks]
         wait = max(t - p - now for t, (_, _, p) in zip(due, checks, strict=True))
-        if wait > 1e-3:  # rounding, not a refusal (gcra.SLACK)
+        if wait > SLACK:  # rounding, not a refusal
             return wait
         self.tat.update((k, t) for t, (k, _, _) in zip(due, checks, strict=True))
         return 0.0

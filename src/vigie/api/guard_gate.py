@@ -66,9 +66,11 @@ class Callers:
 
     def of(self, view: ProfessionalView) -> Caller:
         known = self.known.get(view.id)
-        if known is not None and (known[0] is view or known[0] == view):
+        if known is not None and known[0] is view:
             return known[1]
-        caller = caller_of(view)
+        # An equal view (a renewed token, a portal session's request) keeps its Caller and
+        # becomes the one the Gate's identity test finds next time.
+        caller = known[1] if known is not None and known[0] == view else caller_of(view)
         self.known[view.id] = (view, caller)
         return caller
 

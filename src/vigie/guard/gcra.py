@@ -6,8 +6,8 @@ all are charged, or none is charged and the caller learns how long to wait.
 For a limit of n per period T: emission interval I = T / n, tolerance T - I; a key stores its
 theoretical arrival time (TAT). A question at t is admitted when max(TAT, t) + I - T <= t,
 give or take SLACK: intervals such as 86,400 s / 500 are not exact in binary, and the rounding
-of TATs near the epoch's 1.8e9 s accumulates to microseconds, which must not refuse the last
-unit of a full window.
+of TATs near the epoch's 1.8e9 s accumulates over a window's units (up to half a millisecond
+for 10,000 a month), which must not refuse the last unit of a full window.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import redis
 
-from vigie.guard.gcra import QuotaStoreUnavailable, WouldWait
+from vigie.guard.gcra import SLACK, QuotaStoreUnavailable, WouldWait
 from vigie.guard.quotas import Check, Checks
 
 # KEYS: one per group (an account's or a structure's windows of one kind), holding the group's
@@ -28,13 +28,14 @@ from vigie.guard.quotas import Check, Checks
 # number of windows, now, the units needed now (0 or 1), the extra units wanted (a lease), the
 # units given back, then each window's limit and period. The needed units are charged in every
 # group or in none; the extra ones as far as every window of their group has room. A malformed
-# group (a count out of range, a limit under one, a period not positive, a negative count, bytes
-# missing or left over) is an error: the question fails closed. A stored value of another
-# length than its group's windows reads as never asked. Returns {wait as text, units leased per
-# group as integers}.
+# group (a count out of range, a limit under one, a period not positive, a number not finite, a
+# negative count, bytes missing or left over) is an error: the question fails closed. A group
+# that needs no unit now (a refill, a give-back) leases what room it has and never holds up the
+# others of its call. A stored value of another length than its group's windows reads as never
+# asked. Returns {wait as text, units leased per group as integers}.
 LEASE_SCRIPT = """
 local FMT = {'<d', '<dd', '<ddd', '<dddd', '<ddddd', '<dddddd', '<ddddddd', '<dddddddd'}
-local SLACK = 1e-3  -- seconds of rounding, as gcra.SLACK
+local SLACK = __SLACK__  -- seconds of rounding: gcra.SLACK
 local blob, pos, wait, t = ARGV[1], 1, 0, 0
 local T, I, N, NOW, UNITS, EXTRA, BACK = {}, {}, {}, {}, {}, {}, {}
 local function malformed() return redis.error_reply('vigie: malformed quota group') end
@@ -43,7 +44,8 @@ for g = 1, #KEYS do
   local n, now, need, extra, back
   n, now, need, extra, back, pos = struct.unpack('<ddddd', blob, pos)
   local fmt = FMT[n]
-  if fmt == nil or pos + 16 * n - 1 > #blob or not (need >= 0 and extra >= 0 and back >= 0) then
+  if fmt == nil or pos + 16 * n - 1 > #blob or not (need >= 0 and extra >= 0 and back >= 0)
+      or not (now > -math.huge and now < math.huge) then
     return malformed()
   end
   local stored = redis.call('GET', KEYS[g])
@@ -52,12 +54,14 @@ for g = 1, #KEYS do
   for j = 1, n do
     local limit, period
     limit, period, pos = struct.unpack('<dd', blob, pos)
-    if not (limit >= 1 and period > 0) then return malformed() end
+    if not (limit >= 1 and limit < math.huge and period > 0 and period < math.huge) then
+      return malformed()
+    end
     local interval = period / limit
     local tat = (old[j] or now) - back * interval
     if tat < now then tat = now end
     local delay = tat + need * interval - period - now
-    if delay > wait then wait = delay end
+    if need > 0 and delay > wait then wait = delay end  -- a refill or give-back vetoes nothing
     local room = math.floor((now + period - tat + SLACK) / interval) - need
     if room < extra then extra = room end
     t = t + 1
@@ -90,6 +94,7 @@ for g = 1, #KEYS do
 end
 return answer
 """
+LEASE_SCRIPT = LEASE_SCRIPT.replace("__SLACK__", repr(SLACK))
 MAX_WINDOWS = 8  # per group, as the script reads them
 _HEAD = struct.Struct("<ddddd")  # a group's number of windows, now, need, extra, back
 
