@@ -196,7 +196,7 @@ class RedisQuotaStore:
                     lease.size = size = min(lease.cap, 2 * lease.size or 1) if recent else 0
                     lease.last = now
                     lease.units -= 1
-                    if not lease.units and size and not lease.refilling:
+                    if 2 * lease.units < size and not lease.refilling:  # see _refill_spent
                         lease.refilling = spent = True
                         self._queue.append(lease)
                 if spent and self._idle:  # the refill thread waits for work
@@ -306,10 +306,12 @@ class RedisQuotaStore:
                 self._changed.notify_all()  # settle() waits for refills to end
 
     def _refill_spent(self, leases: list[Lease]) -> None:
-        """Queue a background lease for the groups whose units ran out (caller holds the lock)."""
+        """Queue a background lease for the groups down to less than half their lease size
+        (caller holds the lock): refilled before they run out, so that their next questions
+        seldom ask Redis themselves; never beyond the cap (a refill asks for cap - units)."""
         queued = False
         for lease in leases:
-            if not lease.units and lease.size and not lease.refilling:
+            if 2 * lease.units < lease.size and not lease.refilling:
                 lease.refilling = queued = True
                 self._queue.append(lease)
         # Woken only when it waits for work: busy or pausing, it finds the queue on its own.
