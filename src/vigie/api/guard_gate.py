@@ -143,8 +143,7 @@ class Gate:
         self.guard = services.guard
         self.clock = services.clock
         self.fhir = fhir
-        known = services.callers.known.get(view.id)  # Callers.of()'s usual case, written out
-        self.caller = known[1] if known and known[0] is view else services.callers.of(view)
+        self.caller = services.callers.of(view)
         patient = body.patient
         self.question: Question = question(
             patient.nir, patient.birth_date, patient.birth_rank,

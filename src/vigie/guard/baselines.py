@@ -24,7 +24,16 @@ class Peers:
     unseen: float = 0.6  # patient not seen by this account lately
     stranger: float = 0.3  # both far and unseen
     off_hours: float = 0.05
-    cardless: float = 0.03  # each share learnt by a tiny step per question (AccountState.learn)
+    cardless: float = 0.03
+
+    def learn(self, negative: bool, far: bool, unseen: bool, off: bool, cardless: bool) -> None:
+        s = PEER_STEP
+        self.negative += s * (negative - self.negative)
+        self.far += s * (far - self.far)
+        self.unseen += s * (unseen - self.unseen)
+        self.stranger += s * ((far and unseen) - self.stranger)
+        self.off_hours += s * (off - self.off_hours)
+        self.cardless += s * (cardless - self.cardless)
 
 
 # A typical working day per account, from the profession's practice (see quotas.py).

@@ -120,7 +120,7 @@ class Guard:
         if self.containment.is_suspended(caller.account, now):
             return SUSPENDED
         with self._lock:
-            st = self._accounts.get(caller.account) or self.state(caller)
+            st = self.state(caller)
             if origin not in st.origins and not self._origin_admitted(
                 st, origin, stepped_up_at, now
             ):
@@ -151,16 +151,12 @@ class Guard:
         self, caller: Caller, q: Question, origin: int, positive: bool, now: float
     ) -> Verdict:
         """After the store, before the answer leaves: learn, then allow or suspend."""
-        # state(), AccountState.view() and _platform() are written out for their usual case:
-        # each Python call on a request's path costs a microsecond or two once the eligibility
-        # flow has evicted the guard's code and data from the processor's caches.
         with self._lock:
-            st = self._accounts.get(caller.account) or self.state(caller)
+            st = self.state(caller)
             peers = st.peers
-            view = st.views.get(origin) or st.view(origin, peers)
+            view = st.view(origin, peers)
             stranger = st.learn(q, positive, now, peers, view)
-            group = caller.structure if caller.structure is not None else -caller.account
-            platform = self.platform.facts(origin, group, caller.account, now, stranger)
+            platform = self._platform(caller, origin, now, stranger)
             fired = assess(st, view, peers, platform, now)
             if not fired:  # the usual answer
                 if now >= st.slowed_until:
@@ -169,10 +165,13 @@ class Guard:
             suspended = self._decide(st, fired, platform, now)
         return SUSPENDED if suspended else ALLOW
 
-    def _platform(self, caller: Caller, origin: int, now: float) -> Platform:
-        """What the platform says about this caller's origin (and notes that it used it)."""
+    def _platform(
+        self, caller: Caller, origin: int, now: float, stranger: bool | None = None
+    ) -> Platform:
+        """What the platform says about this caller's origin (and notes that it used it; an
+        answered question's ``stranger`` joins a watched wave's pool)."""
         group = caller.structure if caller.structure is not None else -caller.account
-        return self.platform.facts(origin, group, caller.account, now)
+        return self.platform.facts(origin, group, caller.account, now, stranger)
 
     def _maybe_suspend(
         self, st: AccountState, view: Shares, platform: Platform, now: float

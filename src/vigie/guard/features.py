@@ -95,9 +95,7 @@ def network_of(host: str) -> str:
 
 def origin_of(client_host: str | None, user_agent: str | None) -> int:
     """The network origin and device of a request, as a keyed digest (never stored)."""
-    host = client_host or "-"
-    # network_of() written out for IPv4, the usual case (a call less per request).
-    network = host.rsplit(".", 1)[0] if ":" not in host else network_of(host)
+    network = network_of(client_host or "-")
     if _HASH_KEY_RANDOM:
         return hash((_SALT, network, user_agent or "-"))
     return digest(network, user_agent or "-")

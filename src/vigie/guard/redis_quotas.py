@@ -177,30 +177,16 @@ class RedisQuotaStore:
 
     def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
         with self._changed:
-            # The usual case first, written out (_leases_of's note, Lease.usable(), Lease.pace()
-            # and _refill_spent()): every group has a unit in hand, its lease alive.
-            noted = checks.noted if type(checks) is Checks else None
-            if type(noted) is tuple and noted[0] is self and noted[1] == self._generation:
-                leases: list[Lease] = noted[2]
-                if now > self._latest:
-                    self._latest = now
-            else:
-                leases = self._leases_of(checks, now)
+            leases = self._leases_of(checks, now)
+            # The usual case first: every group has a unit in hand, its lease alive.
             for lease in leases:
                 if not lease.units or now >= lease.expires:
                     break
             else:
-                spent = False
                 for lease in leases:
-                    recent = now - lease.last < LEASE_SECONDS
-                    lease.size = size = min(lease.cap, 2 * lease.size or 1) if recent else 0
-                    lease.last = now
+                    lease.pace(now)
                     lease.units -= 1
-                    if 2 * lease.units < size and not lease.refilling:  # see _refill_spent
-                        lease.refilling = spent = True
-                        self._queue.append(lease)
-                if spent and self._idle:  # the refill thread waits for work
-                    self._changed.notify_all()
+                self._refill_spent(leases)
                 return 0.0
             missing = [x for x in leases if not x.usable(now)]  # one at least
             if not wait:

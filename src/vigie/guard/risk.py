@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vigie.guard.baselines import PEER_STEP, Peers, next_baseline
+from vigie.guard.baselines import Peers, next_baseline
 from vigie.guard.features import Caller, Question
 from vigie.guard.quotas import Checks
 
@@ -160,14 +160,7 @@ class AccountState:
         elif positive:
             self.estimates_day += 1
             self.pending_estimates.add(patient)
-        # The profession's priors move by a tiny step (written here: one call less per question).
-        s = PEER_STEP
-        peers.negative += s * ((not positive) - peers.negative)
-        peers.far += s * (far - peers.far)
-        peers.unseen += s * (unseen - peers.unseen)
-        peers.stranger += s * ((far and unseen) - peers.stranger)
-        peers.off_hours += s * (off - peers.off_hours)
-        peers.cardless += s * (cardless - peers.cardless)
+        peers.learn(not positive, far, unseen, off, cardless)
         return far and unseen
 
     def new_origin(self, now: float) -> bool:
