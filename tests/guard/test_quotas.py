@@ -85,6 +85,17 @@ def test_checks_are_taken_all_or_none(quotas: QuotaStore) -> None:
     assert quotas.take([loose], now) > 0
 
 
+def test_a_refusal_by_a_later_window_puts_back_the_earlier_ones(quotas: QuotaStore) -> None:
+    now = 2_000_000.0
+    loose, tight = ("loose", 3, MINUTE), ("tight", 1, MINUTE)
+    assert quotas.take([loose, tight], now) == 0
+    assert quotas.take([loose, tight], now) == pytest.approx(60.0, abs=SLACK)
+    assert quotas.take([loose, loose, tight], now) > 0  # listed twice: both units put back
+    assert quotas.take([loose], now) == 0
+    assert quotas.take([loose], now) == 0  # its second and third units are still there
+    assert quotas.take([loose], now) > 0
+
+
 def test_a_day_window_catches_a_slow_pace(quotas: QuotaStore) -> None:
     """One question every 10 minutes passes the minute limit but not a 50-a-day limit."""
     checks = [("m", 4, MINUTE), ("d", 50, DAY)]

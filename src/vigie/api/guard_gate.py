@@ -54,6 +54,7 @@ REFUSALS: dict[Decision, tuple[int, str, str, str]] = {
         " sécurité de Vigie pour le rétablir",
     ),
 }
+ALLOWED = Decision.ALLOW  # a module constant: the per-request test reads no enum class
 UNAVAILABLE = "contrôle des quotas momentanément indisponible : réessayez dans un instant"
 
 
@@ -174,13 +175,13 @@ class Gate:
             )  # fmt: skip
         except QuotaStoreUnavailable:
             return unavailable(fhir=self.fhir)  # fail closed: no shared quota, no answer
-        return refusal(verdict, fhir=self.fhir) if verdict.refused else None
+        return None if verdict.decision is ALLOWED else refusal(verdict, fhir=self.fhir)
 
     def observe(self, positive: bool) -> Response | None:
         verdict = self.guard.observe(
             self.caller, self.question, self.origin, positive, self.clock()
         )
-        return refusal(verdict, fhir=self.fhir) if verdict.refused else None
+        return None if verdict.decision is ALLOWED else refusal(verdict, fhir=self.fhir)
 
 
 async def guarded(

@@ -26,12 +26,16 @@ class Peers:
     off_hours: float = 0.05
     cardless: float = 0.03
 
-    def learn(self, negative: bool, far: bool, unseen: bool, off: bool, cardless: bool) -> None:
+    def learn(
+        self, negative: float, far: float, unseen: float, stranger: float, off: float,
+        cardless: float,
+    ) -> None:  # fmt: skip
+        """One answered question's indicators, each 1.0 or 0.0 (stranger: far and unseen)."""
         s = PEER_STEP
         self.negative += s * (negative - self.negative)
         self.far += s * (far - self.far)
         self.unseen += s * (unseen - self.unseen)
-        self.stranger += s * ((far and unseen) - self.stranger)
+        self.stranger += s * (stranger - self.stranger)
         self.off_hours += s * (off - self.off_hours)
         self.cardless += s * (cardless - self.cardless)
 

@@ -70,6 +70,7 @@ class MemoryQuotaStore:
         self._tat = array("d")
         self._generation = 0
         self._swept = 0.0
+        self._before = [0.0] * 16  # a take's TATs as they were (for a refusal's put-back)
         self._lock = threading.Lock()
 
     def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
@@ -81,19 +82,28 @@ class MemoryQuotaStore:
                 windows: tuple[tuple[int, float, float], ...] = noted[2]
             else:
                 windows = self._resolve(checks)
+            # One pass, charging as it goes (a window idle since its last unit cannot refuse);
+            # a refusal, rare, puts back what was charged and says the longest wait.
             tats = self._tat
-            delay_max = 0.0
-            for slot, interval, period in windows:
-                tat = tats[slot]
-                delay = (tat if tat > now else now) + interval - period - now
-                if delay > delay_max:
-                    delay_max = delay
-            if delay_max > SLACK:
-                return delay_max
-            for slot, interval, _ in windows:
-                tat = tats[slot]
-                tats[slot] = (tat if tat > now else now) + interval
+            before = self._before
+            for i, (slot, interval, period) in enumerate(windows):
+                tat = before[i] = tats[slot]
+                if tat <= now:
+                    tats[slot] = now + interval
+                elif tat + interval - period - now <= SLACK:
+                    tats[slot] = tat + interval
+                else:
+                    for j in reversed(range(i)):  # reversed: a key listed twice ends as it was
+                        tats[windows[j][0]] = before[j]
+                    return self._longest_wait(windows, now)
             return 0.0
+
+    def _longest_wait(self, windows: Sequence[tuple[int, float, float]], now: float) -> float:
+        tats = self._tat
+        return max(
+            (tats[slot] if tats[slot] > now else now) + interval - period - now
+            for slot, interval, period in windows
+        )
 
     def due(self, key: str) -> float | None:
         """A key's theoretical arrival time; None when never asked (tests, diagnostics)."""
@@ -114,6 +124,8 @@ class MemoryQuotaStore:
                 self._tat.append(NEVER)
             windows.append((slot, period / limit, period))
         found = tuple(windows)
+        if len(found) > len(self._before):
+            self._before.extend([0.0] * (len(found) - len(self._before)))
         if type(checks) is Checks:
             checks.noted = (self, self._generation, found)
         return found

@@ -8,6 +8,7 @@ practice; volumes, patients seen and baselines are the account's.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from vigie.guard.baselines import Peers, next_baseline
@@ -69,7 +70,10 @@ class AccountState:
     questions: int = 0
     day: int = -1
     day_count: int = 0
-    hour: int = -1  # hour slot since the epoch (the local day changes on a slot change)
+    # The current hour slot, [start, end) in epoch seconds (the local day changes on a slot
+    # change): two float comparisons per question, where a floor division is a generic one.
+    hour_start: float = math.inf
+    hour_end: float = -math.inf
     hour_count: int = 0
     off_now: bool = False  # the current hour slot is off hours
     throttle_times: list[float] = field(default_factory=list)  # the last quota refusals
@@ -125,12 +129,13 @@ class AccountState:
         """Update the counters and ``view`` with one answered question; True when its patient is
         a stranger (born far from the practice and never seen by this account)."""
         patient, departement, series, order, cardless, agree = q  # one unpacking, not ten reads
-        hour_slot = int(now // 3_600)
-        if hour_slot != self.hour:  # local time is UTC+1: its days start on a slot too
-            day, hour, weekday = local_clock(now)
+        if not self.hour_start <= now < self.hour_end:  # local time is UTC+1: its days start
+            day, hour, weekday = local_clock(now)  # on an hour slot too
             if day != self.day:
                 self.roll_day(day, peers)
-            self.hour, self.hour_count, self.off_now = hour_slot, 0, off_hours(hour, weekday)
+            start = now // 3_600 * 3_600
+            self.hour_start, self.hour_end = start, start + 3_600
+            self.hour_count, self.off_now = 0, off_hours(hour, weekday)
         self.hour_count += 1
         self.day_count += 1
         self.questions += 1
@@ -147,20 +152,28 @@ class AccountState:
         sequential = series == v.last_series and 0 < abs(order - v.last_order) <= 3
         v.last_series, v.last_order = series, order
         a = CARDLESS_ALPHA if cardless else ALPHA
+        # The indicators as floats: a bool minus a float is a generic operation for the
+        # interpreter, a float minus a float a specialised one (the same value either way).
+        x_negative = 0.0 if positive else 1.0
+        x_far = 1.0 if far else 0.0
+        x_unseen = 1.0 if unseen else 0.0
+        x_stranger = 1.0 if far and unseen else 0.0
+        x_off = 1.0 if off else 0.0
+        x_cardless = 1.0 if cardless else 0.0
         v.questions += 1
-        v.negative += a * ((not positive) - v.negative)
-        v.far += a * (far - v.far)
-        v.unseen += a * (unseen - v.unseen)
-        v.stranger += a * ((far and unseen) - v.stranger)
-        v.sequence += a * (sequential - v.sequence)
-        v.off += a * (off - v.off)
-        v.cardless += a * (cardless - v.cardless)
+        v.negative += a * (x_negative - v.negative)
+        v.far += a * (x_far - v.far)
+        v.unseen += a * (x_unseen - v.unseen)
+        v.stranger += a * (x_stranger - v.stranger)
+        v.sequence += a * ((1.0 if sequential else 0.0) - v.sequence)
+        v.off += a * (x_off - v.off)
+        v.cardless += a * (x_cardless - v.cardless)
         if agree:
             self.pending_estimates.discard(patient)
         elif positive:
             self.estimates_day += 1
             self.pending_estimates.add(patient)
-        peers.learn(not positive, far, unseen, off, cardless)
+        peers.learn(x_negative, x_far, x_unseen, x_stranger, x_off, x_cardless)
         return far and unseen
 
     def new_origin(self, now: float) -> bool:
