@@ -22,9 +22,12 @@ The issue's budget: the guard adds at most 10 % to the eligibility latency.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -71,8 +74,17 @@ def _iqr_us(values: list[float]) -> float:
 
 
 def measure(
-    bodies: list[str], token: str, *, requests: int, warmup: int, redis_url: str | None
+    bodies: list[str],
+    token: str,
+    *,
+    requests: int,
+    warmup: int,
+    redis_url: str | None,
+    only: str | None = None,
 ) -> dict[str, Any]:
+    """Both arms in alternate blocks; with ``only`` ("plain" or "guarded"), after the same
+    warm-up, that arm alone, with a callgrind instrumentation toggle around it (see
+    bench/instructions.py)."""
     runtime = open_runtime()
     plans = PlanCache()
     quotas: QuotaStore = (
@@ -148,6 +160,9 @@ def measure(
         for i in range(warmup):
             plain(bodies[i % len(bodies)])
             guarded(bodies[i % len(bodies)])
+        if only is not None:
+            return _one_arm(plain if only == "plain" else guarded, bodies, warmup, requests,
+                            containment)  # fmt: skip
         if isinstance(quotas, RedisQuotaStore):
             quotas.settle()
         trips = quotas.round_trips if isinstance(quotas, RedisQuotaStore) else 0
@@ -216,6 +231,28 @@ def measure(
     }
 
 
+def _one_arm(
+    one: Any, bodies: list[str], warmup: int, requests: int, containment: StoreContainment
+) -> dict[str, Any]:
+    """One arm's questions, alone, under callgrind's instrumentation (turned on here, after the
+    warm-up and the imports, whose counts vary from run to run)."""
+    # Under valgrind the clock runs about fifty times slower than the work: the suspensions'
+    # two-second cache would be reloaded every few dozen questions instead of every few
+    # thousand. Reloads are left out of the counts (both arms ask the same store anyway).
+    containment.cache_seconds = 1e9
+    _instrument("on")
+    for i in range(requests):
+        one(bodies[(warmup + i) % len(bodies)])
+    _instrument("off")
+    return {"requests": requests}
+
+
+def _instrument(state: str) -> None:
+    """Turn callgrind's instrumentation of this process on or off (nothing outside valgrind)."""
+    with contextlib.suppress(FileNotFoundError):
+        subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], capture_output=True)
+
+
 def micro(decisions: int = 100_000) -> dict[str, float]:
     """The guard alone (features, admit, observe), in memory: microseconds per question."""
     # 20,000 accounts each asking every 1,000 s about its 50 regular patients: an ordinary day.
@@ -247,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--redis-url", default=None, help="shared quotas (VIGIE_REDIS_URL)")
     parser.add_argument("--micro", action="store_true", help="the guard alone, no store")
+    parser.add_argument(
+        "--only", choices=("plain", "guarded"), help="one arm alone (bench/instructions.py)"
+    )
     args = parser.parse_args(argv)
     if args.micro or args.bodies is None:
         print(json.dumps(micro()))
@@ -255,8 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     payload = json.loads(args.bodies.read_text(encoding="utf-8"))
     bodies = [str(b).replace("__MODE__", args.mode) for b in payload]
     result = measure(
-        bodies, token, requests=args.requests, warmup=args.warmup, redis_url=args.redis_url
-    )
+        bodies, token, requests=args.requests, warmup=args.warmup, redis_url=args.redis_url,
+        only=args.only,
+    )  # fmt: skip
     print(json.dumps(result))
     return 0
 

@@ -69,6 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("VIGIE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
         help="Redis for the guard's shared quotas (bench.guard uses a fresh key prefix)",
     )
+    parser.add_argument(
+        "--skip-instructions", action="store_true", help="no callgrind count of the guard"
+    )
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temporary files")
     args = parser.parse_args(argv)
     for name in ("duration", "workers", "connections", "threads", "insured", "bodies"):
@@ -249,6 +252,15 @@ def guard_cost(
     )
 
 
+def instructions(store: stores.Store, bodies_file: Path, mode: str) -> dict[str, Any]:
+    """The guard's cost counted under callgrind (deterministic, where timings are noisy); a
+    failure is reported, and does not void the timings."""
+    try:
+        return bench_module(store, "bench.instructions", str(bodies_file), "--mode", mode)
+    except stores.StoreError as error:
+        return {"skipped": "callgrind failed (see the JSON file)", "error": str(error)[-2000:]}
+
+
 def http_phase(
     args: argparse.Namespace, wrk_path: str, workdir: Path, results: dict[str, Any]
 ) -> None:
@@ -334,6 +346,10 @@ def http_phase(
                 for mode in ("estimate", "agree")
                 for quotas in ("memory", "redis")
             }
+            if store.name == "sqlite" and not args.skip_instructions:
+                # The cheapest request, where the guard weighs most: counted, not timed.
+                log("sqlite : coût de la garde compté (callgrind, bench.instructions)")
+                http["instructions"] = instructions(store, bodies_file, "estimate")
     for scenario in scenarios:
         if scenario.get("invalid"):
             results["failures"].append(f"{scenario['label']} : {scenario['invalid']}")
