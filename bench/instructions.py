@@ -42,6 +42,7 @@ SHOWN = (
     ("branch mispredictions", ("Bcm", "Bim")),
 )
 COLLECTED = re.compile(r"Collected : ([\d ]+)")
+TIMEOUT_S = 1_200  # one arm takes about 90 s on a two-core machine
 
 
 def count(arm: str, bodies: Path, mode: str, token: str, requests: int, out: Path) -> list[int]:
@@ -52,14 +53,16 @@ def count(arm: str, bodies: Path, mode: str, token: str, requests: int, out: Pat
          f"--callgrind-out-file={out}", sys.executable, "-m", "bench.guard", str(bodies),
          "--mode", mode, "--only", arm, "--requests", str(requests), "--warmup", "600"],
         input=token + "\n", env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, timeout=TIMEOUT_S,
     )  # fmt: skip
     found = COLLECTED.findall(done.stderr)
     if done.returncode != 0 or not found:
-        raise RuntimeError(f"callgrind ({arm}) :\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"callgrind ({arm}):\n{done.stderr[-2000:]}")
     values = [int(v) for v in found[-1].split()]
     if len(values) != len(EVENTS):
-        raise RuntimeError(f"callgrind ({arm}) : {len(values)} compteurs, {len(EVENTS)} attendus")
+        raise RuntimeError(f"callgrind ({arm}): {len(values)} counters, {len(EVENTS)} expected")
+    if values[0] == 0:
+        raise RuntimeError(f"callgrind ({arm}): nothing counted (instrumentation never on)")
     return values
 
 

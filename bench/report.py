@@ -191,10 +191,11 @@ def guard_rows(
 def instruction_rows(counted: dict[str, Any]) -> list[str]:
     """The guard's cost counted under callgrind: per question, without it and what it adds."""
     if "skipped" in counted:
-        return [f"Not counted: {counted['skipped']}."]
+        why = counted["skipped"]
+        return [f"The guard's cost under callgrind (bench/instructions.py): not counted, {why}."]
     lines = [
         f"| per SQLite {counted['mode']}, callgrind | without the guard | added by the guard "
-        "| share |",
+        "| in % |",
         "|---|--:|--:|--:|",
     ]
     for row in counted["shown"]:
@@ -306,7 +307,10 @@ def markdown(results: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
             )
             out += [*lines, ""]
             verdicts += found
-        if http.get("instructions"):
+        counted = http.get("instructions")
+        if counted and "skipped" in counted:
+            out += [*instruction_rows(counted), ""]
+        elif counted:
             out += [
                 "The same guard counted rather than timed (bench/instructions.py): two processes "
                 f"under valgrind's callgrind, {_num(http['instructions'].get('requests', 0))} "

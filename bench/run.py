@@ -257,7 +257,7 @@ def instructions(store: stores.Store, bodies_file: Path, mode: str) -> dict[str,
     failure is reported, and does not void the timings."""
     try:
         return bench_module(store, "bench.instructions", str(bodies_file), "--mode", mode)
-    except stores.StoreError as error:
+    except (stores.StoreError, ValueError) as error:  # ValueError: not one JSON object
         return {"skipped": "callgrind failed (see the JSON file)", "error": str(error)[-2000:]}
 
 

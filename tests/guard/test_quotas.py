@@ -85,15 +85,28 @@ def test_checks_are_taken_all_or_none(quotas: QuotaStore) -> None:
     assert quotas.take([loose], now) > 0
 
 
-def test_a_refusal_by_a_later_window_puts_back_the_earlier_ones(quotas: QuotaStore) -> None:
-    now = 2_000_000.0
+def test_a_refusal_by_a_later_window_puts_back_the_earlier_ones() -> None:
+    """The memory store charges window by window (Redis's script checks every key first)."""
+    quotas, now = MemoryQuotaStore(), 2_000_000.0
     loose, tight = ("loose", 3, MINUTE), ("tight", 1, MINUTE)
     assert quotas.take([loose, tight], now) == 0
     assert quotas.take([loose, tight], now) == pytest.approx(60.0, abs=SLACK)
-    assert quotas.take([loose, loose, tight], now) > 0  # listed twice: both units put back
+    assert quotas.due("loose") == pytest.approx(now + 20.0)  # charged once, put back once
     assert quotas.take([loose], now) == 0
     assert quotas.take([loose], now) == 0  # its second and third units are still there
     assert quotas.take([loose], now) > 0
+
+
+@pytest.mark.parametrize(("copies", "answers"), [(2, [0.0, 0.0, 40.0]), (4, [0.0, 40.0, 40.0])])
+def test_a_key_listed_twice_is_judged_on_its_state_before_the_question(
+    copies: int, answers: list[float]
+) -> None:
+    """No quota table lists a key twice; if one did, each copy is judged on the key's state
+    before the question and charged in turn (3 a minute: a unit every 20 s)."""
+    listed = [("k", 3, MINUTE)] * copies
+    for checks in (listed, Checks(listed)):
+        quotas, now = MemoryQuotaStore(), 2_000_000.0
+        assert [quotas.take(checks, now) for _ in answers] == pytest.approx(answers, abs=1e-6)
 
 
 def test_a_day_window_catches_a_slow_pace(quotas: QuotaStore) -> None:

@@ -80,22 +80,26 @@ class MemoryQuotaStore:
             noted = checks.noted if type(checks) is Checks else None
             if type(noted) is tuple and noted[0] is self and noted[1] == self._generation:
                 windows: tuple[tuple[int, float, float], ...] = noted[2]
+                one_pass: bool = noted[3]
             else:
-                windows = self._resolve(checks)
+                windows, one_pass = self._resolve(checks)
+            if not one_pass:
+                return self._take_twice_listed(windows, now)
             # One pass, charging as it goes (a window idle since its last unit cannot refuse);
-            # a refusal, rare, puts back what was charged and says the longest wait.
+            # a refusal, rare, puts back what was charged and says the longest wait. The same
+            # comparisons as the two-pass rule below, so a NaN admits there as here.
             tats = self._tat
             before = self._before
             for i, (slot, interval, period) in enumerate(windows):
                 tat = before[i] = tats[slot]
-                if tat <= now:
-                    tats[slot] = now + interval
-                elif tat + interval - period - now <= SLACK:
+                if tat > now:
+                    if tat + interval - period - now > SLACK:
+                        for j in range(i):
+                            tats[windows[j][0]] = before[j]
+                        return self._longest_wait(windows, now)
                     tats[slot] = tat + interval
                 else:
-                    for j in reversed(range(i)):  # reversed: a key listed twice ends as it was
-                        tats[windows[j][0]] = before[j]
-                    return self._longest_wait(windows, now)
+                    tats[slot] = now + interval
             return 0.0
 
     def _longest_wait(self, windows: Sequence[tuple[int, float, float]], now: float) -> float:
@@ -104,6 +108,18 @@ class MemoryQuotaStore:
             (tats[slot] if tats[slot] > now else now) + interval - period - now
             for slot, interval, period in windows
         )
+
+    def _take_twice_listed(self, windows: Sequence[tuple[int, float, float]], now: float) -> float:
+        """A key listed more than once (no quota table does it): every copy is judged on the
+        key's TAT before the question, then charged in turn, in two passes."""
+        delay = self._longest_wait(windows, now)
+        if delay > SLACK:
+            return delay
+        tats = self._tat
+        for slot, interval, _ in windows:
+            tat = tats[slot]
+            tats[slot] = (tat if tat > now else now) + interval
+        return 0.0
 
     def due(self, key: str) -> float | None:
         """A key's theoretical arrival time; None when never asked (tests, diagnostics)."""
@@ -114,8 +130,11 @@ class MemoryQuotaStore:
     def close(self) -> None:
         """Nothing is held for anyone else: the quotas live and die with this process."""
 
-    def _resolve(self, checks: Sequence[Check]) -> tuple[tuple[int, float, float], ...]:
-        """Each window's (slot, interval, period); noted on a Checks object for next time."""
+    def _resolve(
+        self, checks: Sequence[Check]
+    ) -> tuple[tuple[tuple[int, float, float], ...], bool]:
+        """Each window's (slot, interval, period), and whether each key is listed once (the
+        one-pass take); noted on a Checks object for next time."""
         windows = []
         for key, limit, period in checks:
             slot = self._slots.get(key)
@@ -126,9 +145,10 @@ class MemoryQuotaStore:
         found = tuple(windows)
         if len(found) > len(self._before):
             self._before.extend([0.0] * (len(found) - len(self._before)))
+        one_pass = len({slot for slot, _, _ in found}) == len(found)
         if type(checks) is Checks:
-            checks.noted = (self, self._generation, found)
-        return found
+            checks.noted = (self, self._generation, found, one_pass)
+        return found, one_pass
 
     def _sweep(self, now: float) -> None:
         """Keep only the keys whose TAT is still ahead, in new slots; older notes are void."""
