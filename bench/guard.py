@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -231,7 +232,11 @@ def measure(
 
 
 def _one_arm(
-    one: Any, bodies: list[str], warmup: int, requests: int, containment: StoreContainment
+    one: Callable[[str], bool],
+    bodies: list[str],
+    warmup: int,
+    requests: int,
+    containment: StoreContainment,
 ) -> dict[str, Any]:
     """One arm's questions, alone, under callgrind's instrumentation (turned on here, after the
     warm-up and the imports, whose counts vary from run to run)."""
