@@ -13,7 +13,7 @@ from pathlib import Path
 import pyotp
 import pytest
 import uvicorn
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, Route, expect, sync_playwright
 
 from tests.web.conftest import PASSWORD, add_staff
 from vigie.api.app import create_app
@@ -58,6 +58,11 @@ def _password(page: Page, base: str) -> None:
     page.click("button[type=submit]")
 
 
+def _late(route: Route) -> None:
+    time.sleep(1)
+    route.continue_()
+
+
 def test_sign_in_with_password_and_totp_in_chromium(served: tuple[str, Runtime]) -> None:
     assert CHROMIUM.exists(), (
         "Chromium manquant : 'make test' l'installe (apt-get install chromium)"
@@ -82,8 +87,11 @@ def test_sign_in_with_password_and_totp_in_chromium(served: tuple[str, Runtime])
             page.wait_for_url(f"{base}/auth/login")
             assert page.goto(f"{base}/portal").status == 401  # type: ignore[union-attr]
 
+            # Without its script the security-key button is served disabled, not dead to clicks.
+            page.route("**/auth/webauthn.js", lambda route: route.abort())
             _password(page, base)
             page.wait_for_url(f"{base}/auth/second-factor")
+            expect(page.locator("#webauthn-login")).to_be_disabled()
             page.fill("#code", pyotp.TOTP(secret).at(time.time() + 30))  # a fresh time step
             page.click("button[type=submit]")
             page.wait_for_url(f"{base}/portal")
@@ -113,14 +121,19 @@ def test_a_security_key_in_chromium(served: tuple[str, Runtime]) -> None:
                 "isUserVerified": True,
             }
             devtools.send("WebAuthn.addVirtualAuthenticator", {"options": authenticator})
+            # A slow script (a loaded CI machine): a click on the button before the script ran
+            # did nothing, and the test waited for a status that never came.
+            page.route("**/auth/webauthn.js", _late)
             _password(page, base)
             page.wait_for_url(f"{base}/auth/enrol")
             page.fill("#code", pyotp.TOTP(page.inner_text("#secret").strip()).now())
             page.click("button[type=submit]")
             page.click("text=Continuer vers l'accueil")
+            # The button is enabled by the script: a click waits for it, not for luck.
             page.click("#webauthn-register")  # the sign-in just now counts as a step-up
-            # (a locator, not wait_for_function: the portal's CSP forbids eval, as it should)
-            page.locator("#webauthn-status", has_text="Clé de sécurité enregistrée").wait_for()
+            # (a locator, not wait_for_function: the portal's CSP forbids eval, as it should);
+            # expect() reports the status shown if it is another one
+            expect(page.locator("#webauthn-status")).to_have_text("Clé de sécurité enregistrée.")
             page.click("#logout")
             _password(page, base)
             page.wait_for_url(f"{base}/auth/second-factor")

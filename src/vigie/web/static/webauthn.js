@@ -57,10 +57,18 @@
     say(answer.ok ? "Clé de sécurité enregistrée." : "Enregistrement refusé.");
   }
 
+  // The buttons are served disabled and enabled here: a click before this script ran would
+  // otherwise do nothing at all. One operation at a time: the button is off while it runs.
   for (const [id, action] of [["webauthn-login", signIn], ["webauthn-register", register]]) {
     const button = document.getElementById(id);
     if (button) {
-      button.addEventListener("click", () => action(button).catch(() => say("Opération annulée.")));
+      button.addEventListener("click", () => {
+        button.disabled = true;
+        action(button)
+          .catch(() => say("Opération annulée."))
+          .finally(() => { button.disabled = false; });
+      });
+      button.disabled = false;
     }
   }
 })();
