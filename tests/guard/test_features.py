@@ -49,3 +49,20 @@ def test_digests_are_keyed_per_process_whatever_pythonhashseed(seed: str | None)
     assert [r[0] for r in runs] == [str(seed is None)] * 2  # hash() only when its key is random
     assert [r[2:] for r in runs] == [["True", "True"]] * 2  # the inlined digests are digest()
     assert runs[0][1] != runs[1][1]  # a salt of each process's own
+
+
+def test_processes_given_the_same_key_share_their_digests() -> None:
+    """Risk state shared between server processes: the same key, the same digests; another
+    deployment's key, others (and the per-process salt no longer counts)."""
+
+    def probe(key: str) -> list[str]:
+        code = f"from vigie.guard import features as f; f.share_digests(b'{key}'); {PROBE}"
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        return done.stdout.split()
+
+    first, second, other = probe("deployment-a"), probe("deployment-a"), probe("deployment-b")
+    assert first[0] == "False" and first[2:] == ["True", "True"]
+    assert first[1] == second[1]
+    assert first[1] != other[1]

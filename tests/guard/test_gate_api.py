@@ -234,6 +234,40 @@ def test_shared_quota_through_redis_between_two_apps(guarded_runtime: Runtime) -
     assert statuses.count(429) == 2
 
 
+def test_two_apps_with_redis_share_their_risk_state(
+    guarded_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Redis, what one server process learns about an account reaches the other within
+    moments: the second judges the account on every question, not on its own share."""
+    shared = Runtime(
+        guarded_runtime.settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"}),
+        guarded_runtime.engine, guarded_runtime.keys, guarded_runtime.keyring,
+    )  # fmt: skip
+    load_people(shared)
+    auth = {"Authorization": f"Bearer {professional_token(shared)}"}
+    prefix, real = f"vigie:test:{uuid.uuid4().hex}:", RedisQuotaStore.from_url
+    monkeypatch.setattr(RedisQuotaStore, "from_url", lambda url: real(url, prefix=prefix))
+    apps = [create_app(shared) for _ in range(2)]
+    exchanges = [app.state.guard.exchange for app in apps]
+    assert exchanges[0] is not None and exchanges[0]._key == exchanges[1]._key  # one deployment
+    try:
+        with TestClient(apps[0]) as one, TestClient(apps[1]):
+            for person in (ALICE, BOB, ALICE):
+                assert one.post("/v1/eligibility", json=request(person), headers=auth).is_success
+            learnt = apps[1].state.guard.guard._accounts
+            deadline = time.monotonic() + 5
+            while not learnt and time.monotonic() < deadline:
+                time.sleep(0.05)
+            while time.monotonic() < deadline and next(iter(learnt.values())).questions < 3:
+                time.sleep(0.05)
+            (state,) = learnt.values()
+            assert state.questions == 3 and len(state.seen) == 2  # Alice once, and Bob
+    finally:
+        import redis
+
+        redis.Redis.from_url("redis://127.0.0.1:6379/0").delete(exchanges[0]._key)
+
+
 def test_cardless_questions_spend_their_own_budget(
     client: TestClient, auth: dict[str, str]
 ) -> None:

@@ -126,8 +126,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         background = _checkpoints(runtime) if runtime.engine.dialect.name == "sqlite" else None
         in_process = runtime.settings.audit_sequencer == "in-process"
         sequencer = start_sequencer(runtime) if in_process else None
+        exchange = _app.state.guard.exchange if _app.state.guard is not None else None
+        if exchange is not None:
+            exchange.start()
         yield
         try:
+            if exchange is not None:  # this process's last notes go out
+                await to_thread.run_sync(exchange.close)
             if _app.state.guard is not None:  # leased quota units go back to the shared store
                 await to_thread.run_sync(_app.state.guard.guard.quotas.close)
         finally:

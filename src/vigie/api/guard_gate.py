@@ -21,10 +21,18 @@ from vigie.api.fhir_mapping import operation_outcome
 from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
 from vigie.guard.engine import Decision, Guard, Verdict
-from vigie.guard.features import Caller, Question, origin_of, practice_departement, question
+from vigie.guard.features import (
+    Caller,
+    Question,
+    origin_of,
+    practice_departement,
+    question,
+    share_digests,
+)
 from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable, WouldWait
 from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.service import StoreContainment
+from vigie.guard.sharing import RiskExchange
 from vigie.identity.principal import Principal
 from vigie.identity.service import ProfessionalView
 from vigie.runtime import Runtime
@@ -86,6 +94,9 @@ class GuardServices:
     waits: bool = False
     callers: Callers = field(default_factory=Callers)
     clock: Callable[[], float] = time.time  # the guard's "now" (a benchmark's simulated one)
+    # With Redis: the risk state shared with the deployment's other server processes (started
+    # and closed with the application).
+    exchange: RiskExchange | None = None
 
 
 def build_guard(runtime: Runtime) -> GuardServices | None:
@@ -94,7 +105,15 @@ def build_guard(runtime: Runtime) -> GuardServices | None:
     url = runtime.settings.redis_url
     quotas: QuotaStore = RedisQuotaStore.from_url(url) if url else MemoryQuotaStore()
     containment = StoreContainment(runtime.engine)
-    return GuardServices(Guard(quotas, containment), containment, waits=bool(url))
+    guard = Guard(quotas, containment)
+    exchange = None
+    if url:
+        # Every process of one deployment derives the same digest key and stream from its keys;
+        # another deployment on the same Redis (a test, a staging) shares nothing with it.
+        share_digests(runtime.keyring.blind_index(b"vigie guard digests v1"))
+        stream = runtime.keyring.blind_index(b"vigie guard risk stream v1")[:8].hex()
+        exchange = RiskExchange.from_url(guard, url, key=f"vigie:risk:{stream}")
+    return GuardServices(guard, containment, waits=bool(url), exchange=exchange)
 
 
 def caller_of(view: ProfessionalView) -> Caller:

@@ -23,6 +23,16 @@ def simulate(
     insured: int | None = typer.Option(None, min=10_000, help="Remplace la taille choisie."),
     days: int | None = typer.Option(None, min=14, max=60, help="Remplace la taille choisie."),
     seed: int = typer.Option(1, help="Graine : même graine, mêmes résultats."),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        max=32,
+        help="Processus serveurs simulés : chaque demande va à l'un d'eux au hasard (état de"
+        " risque propre à chacun, quotas et suspensions partagés, comme avec Redis).",
+    ),
+    share: bool = typer.Option(
+        True, help="--workers : les processus partagent leur état de risque (par Redis)."
+    ),
     out: Path = typer.Option(Path("var/simulation"), help="Dossier du JSON et du graphique."),
     http: str | None = typer.Option(
         None, help="Attaquer en direct le serveur à cette adresse (ex. http://127.0.0.1:8000)."
@@ -49,7 +59,7 @@ def simulate(
         chosen.attack_days,
     )
     console.print("construction de la population et des professionnels…")
-    sim = Simulation(chosen, seed=seed)
+    sim = Simulation(chosen, seed=seed, workers=workers, share=share)
     console.print("simulation du mois…")
     elapsed = sim.run()
     data = report.results(sim, elapsed, seed)

@@ -2,10 +2,14 @@
 
 Invariant: the API and the simulator call these same two methods; ``admit`` runs before the
 store, ``observe`` after it and before the answer leaves (a suspension withholds the answer).
+Behind several server processes each guard notes what changed its state in ``outbox`` and
+replays the others' notes (``replay``, see sharing.py): decisions stay local, the state is
+every process's.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,6 +21,7 @@ from vigie.guard.gcra import QuotaStore
 from vigie.guard.platform import PlatformWatch
 from vigie.guard.quotas import checks_for
 from vigie.guard.risk import SLOW_MEMORY, AccountState, Shares
+from vigie.guard.sharing import FORGOTTEN, OBSERVED, ORIGIN, SLOWED, THROTTLED, Event
 from vigie.guard.signals import (
     BEHAVIOUR_TO_SLOW,
     BEHAVIOUR_TO_SUSPEND,
@@ -95,6 +100,8 @@ class Guard:
         self.platform = PlatformWatch()
         self._accounts: dict[int, AccountState] = {}
         self._lock = threading.Lock()
+        # What the other server processes must replay; None while this one is alone.
+        self.outbox: list[Event] | None = None
 
     def state(self, caller: Caller) -> AccountState:
         st = self._accounts.get(caller.account)
@@ -139,6 +146,8 @@ class Guard:
             return ALLOW
         with self._lock:
             st.throttled(now)
+            if self.outbox is not None:
+                self.outbox.append((THROTTLED, caller, now))
             verdict = Verdict(Decision.THROTTLE, delay)
             view = st.view(origin, st.peers)
             suspended = self._maybe_suspend(st, view, self._platform(caller, origin, now), now)
@@ -156,11 +165,13 @@ class Guard:
             peers = st.peers
             view = st.view(origin, peers)
             stranger = st.learn(q, positive, now, peers, view)
+            if self.outbox is not None:
+                self.outbox.append((OBSERVED, caller, q, origin, positive, now))
             platform = self._platform(caller, origin, now, stranger)
             fired = assess(st, view, peers, platform, now)
             if not fired:  # the usual answer
-                if now >= st.slowed_until:
-                    st.slowed_at = None
+                if st.slowed_at is not None and now >= st.slowed_until:
+                    self._slow(st, None, st.slowed_until)
                 return ALLOW
             suspended = self._decide(st, fired, platform, now)
         return SUSPENDED if suspended else ALLOW
@@ -184,8 +195,8 @@ class Guard:
         """Suspend on a high score with enough behaviour in it, or on a slow-down that lasts;
         slow down on a middling one; context signals alone do neither."""
         if not fired:
-            if now >= st.slowed_until:
-                st.slowed_at = None
+            if st.slowed_at is not None and now >= st.slowed_until:
+                self._slow(st, None, st.slowed_until)
             return False
         total, acts = score(fired), behaviour(fired)
         threshold = suspend_threshold(platform)
@@ -195,15 +206,20 @@ class Guard:
             if total < threshold:
                 fired.append(Signal("persistance", 0, slowed_for, 0, "questions déjà ralenties"))
             self.containment.suspend(Alert(st.caller, now, total, threshold, tuple(fired)))
-            st.slowed_at = None
+            self._slow(st, None, st.slowed_until)
             return True
         if total >= SLOW_AT and acts >= BEHAVIOUR_TO_SLOW:
-            if st.slowed_at is None:
-                st.slowed_at = st.questions
-            st.slowed_until = now + SLOW_MEMORY
-        elif now >= st.slowed_until:
-            st.slowed_at = None
+            since = st.questions if st.slowed_at is None else st.slowed_at
+            self._slow(st, since, now + SLOW_MEMORY)
+        elif st.slowed_at is not None and now >= st.slowed_until:
+            self._slow(st, None, st.slowed_until)
         return False
+
+    def _slow(self, st: AccountState, since: int | None, until: float) -> None:
+        """Every change of an account's slow-down goes through here (and to the others)."""
+        st.slowed_at, st.slowed_until = since, until
+        if self.outbox is not None:
+            self.outbox.append((SLOWED, st.caller, since, until))
 
     def _origin_admitted(
         self, st: AccountState, origin: int, stepped_up_at: float | None, now: float
@@ -213,6 +229,8 @@ class Guard:
             return True
         if not known:
             known[origin] = 0.0  # the first origin is trusted: it came with the sign-in
+            if self.outbox is not None:
+                self.outbox.append((ORIGIN, st.caller, origin, 0.0))
             return True
         first = st.pending_origins.setdefault(origin, now)
         if stepped_up_at is None or stepped_up_at < first:
@@ -222,11 +240,65 @@ class Guard:
             del known[min(known, key=known.__getitem__)]
         known[origin] = now
         self.platform.moved(st.caller.account, now)
+        if self.outbox is not None:
+            self.outbox.append((ORIGIN, st.caller, origin, now))
         return True
 
     def forget(self, account: int) -> None:
         """After a lift: the account's shares start again from its peers'; origins are kept."""
         with self._lock:
-            old = self._accounts.pop(account, None)
-            if old is not None:
-                self.state(old.caller).origins.update(old.origins)
+            self._forget(account)
+            if self.outbox is not None:
+                self.outbox.append((FORGOTTEN, account))
+
+    def _forget(self, account: int) -> None:
+        old = self._accounts.pop(account, None)
+        if old is not None:
+            self.state(old.caller).origins.update(old.origins)
+
+    # --- several server processes -----------------------------------------------------------
+
+    def drain(self) -> list[Event]:
+        """This process's notes since the last call, for the others (empty when alone)."""
+        with self._lock:
+            events = self.outbox
+            if not events:
+                return []
+            self.outbox = []
+        return events
+
+    def replay(self, events: list[Event]) -> None:
+        """Another process's notes, applied to this one's state as if its questions had come
+        here: counters, shares, patients seen, origins, throttles, slow-downs. Nothing is
+        decided: the next question asked here is judged on the whole."""
+        with self._lock:
+            for event in events:
+                kind = event[0]
+                if kind == OBSERVED:
+                    _, caller, q, origin, positive, now = event
+                    st = self.state(caller)
+                    if now < st.hour_start < math.inf:
+                        now = st.hour_start  # late: counted in the current hour, never a past day
+                    stranger = st.learn(q, positive, now, st.peers, st.view(origin, st.peers))
+                    self._platform(caller, origin, now, stranger)
+                elif kind == THROTTLED:
+                    self.state(event[1]).throttled(event[2])
+                elif kind == ORIGIN:
+                    _, caller, origin, since = event
+                    self._replay_origin(self.state(caller), origin, since)
+                elif kind == SLOWED:
+                    st = self.state(event[1])
+                    st.slowed_at, st.slowed_until = event[2], event[3]
+                elif kind == FORGOTTEN:
+                    self._forget(event[1])
+
+    def _replay_origin(self, st: AccountState, origin: int, since: float) -> None:
+        known = st.origins
+        st.pending_origins.pop(origin, None)
+        if origin in known:
+            return
+        if len(known) >= MAX_ORIGINS:
+            del known[min(known, key=known.__getitem__)]
+        known[origin] = since
+        if since:
+            self.platform.moved(st.caller.account, since)

@@ -6,7 +6,9 @@ The digests are Python's own hash (SipHash, its key drawn at random per process)
 with a random salt: they live only in this process's memory, for equality tests, and a keyed
 hash function called from C costs a tenth of a blake2b called from Python (three per question).
 When PYTHONHASHSEED fixes that key, a keyed blake2b takes over: a tuple's hash mixes its parts'
-hashes reversibly, so a known key would leave only the salt to guess.
+hashes reversibly, so a known key would leave only the salt to guess. Server processes that
+share their risk state (sharing.py) need the same digests: ``share_digests`` then keys the
+blake2b with a secret derived from the deployment's keys, the same in every process.
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ class Question(NamedTuple):
 
 
 _new_question = tuple.__new__  # a Question from a tuple, without NamedTuple's Python __new__
+
+
+def share_digests(key: bytes) -> None:
+    """From now on, this process's digests are keyed blake2b under ``key`` (at most 64 bytes):
+    equal in every process given the same key (about 2 µs more per question)."""
+    global _HASH_KEY_RANDOM, _KEYED
+    _KEYED = hashlib.blake2b(key=key, digest_size=8)
+    _HASH_KEY_RANDOM = False
 
 
 def digest(*parts: object) -> int:

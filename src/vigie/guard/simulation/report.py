@@ -67,6 +67,8 @@ def results(sim: Simulation, elapsed: float, seed: int) -> dict[str, Any]:
             "days": sim.size.days,
             "swarm": sim.size.swarm,
         },
+        "workers": sim.workers,
+        "shared_risk_state": sim.exchange is not None,
         "elapsed_s": round(elapsed, 1),
         "honest": {
             "questions": honest.questions,
@@ -105,6 +107,9 @@ def table(data: dict[str, Any]) -> Table:
             f"vigie simulate : {size['professionals']:,} professionnels, {size['insured']:,}"
             f" assurés, {size['days']} jours ({data['elapsed_s']} s)"
         ).replace(",", " ")
+        if data.get("workers", 1) > 1:
+            shared = "partagé" if data.get("shared_risk_state") else "non partagé"
+            title += f", {data['workers']} processus serveurs (état de risque {shared})"
     out = Table(title=title)
     for column in ("scénario", "comptes", "questions", "exposés", "cible", "contenus", "délai max"):
         out.add_column(column, justify="right" if column != "scénario" else "left")

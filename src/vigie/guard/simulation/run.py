@@ -1,8 +1,13 @@
-"""One simulated month: honest days and the attacks, in time order, through one Guard.
+"""One simulated month: honest days and the attacks, in time order, through one Guard (or one
+per simulated server process).
 
 Invariant: every question, honest or not, goes through ``Guard.admit`` and ``Guard.observe``
 exactly as the API calls them (the API's gate adds only HTTP); the answer comes from the
 in-memory population: positive when the person exists here, is covered, and was typed right.
+With several workers, as behind ``vigie serve --workers N`` with Redis, each request goes to one
+of them at random: each has its own risk state, replays the others' notes SHARE_LAG later (the
+exchange's period, see guard/sharing.py; or never, ``share`` False), and all share the quotas
+and the suspensions.
 """
 
 from __future__ import annotations
@@ -10,12 +15,14 @@ from __future__ import annotations
 import heapq
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from vigie.guard.engine import Decision, Guard
 from vigie.guard.features import Caller, Question
 from vigie.guard.gcra import MemoryQuotaStore
 from vigie.guard.memory import MemoryContainment
+from vigie.guard.sharing import PERIOD, Event
 from vigie.guard.simulation.attacks import Attack, scenarios
 from vigie.guard.simulation.clock import day_start
 from vigie.guard.simulation.honest import AGREE, CARDLESS, RETRIED, TYPO, day_events
@@ -29,6 +36,7 @@ from vigie.guard.simulation.world import (
 HONEST, RETRY, ATTACK = 0, 1, 2
 NEW_DEVICE_SHARE = 0.003  # honest accounts moving to a new device or network, per day
 STEP_UP_DELAY = 30.0
+SHARE_LAG = PERIOD  # a note reaches the other processes this late (the exchange's period)
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,33 @@ FULL = Size(20_000, 1_000_000, 30)
 SMALL = Size(1_500, 60_000, 14, swarm=40, attacks_from_day=3, attack_days=(0, 0, 1, 5, 7))
 
 
+class Exchange:
+    """The risk exchange between simulated processes: what one guard noted reaches the others
+    SHARE_LAG later, in order (as the Redis stream delivers it)."""
+
+    def __init__(self, guards: list[Guard]) -> None:
+        self.guards = guards
+        for guard in guards:
+            guard.outbox = []
+        self._pending: deque[tuple[float, int, list[Event]]] = deque()
+        self._last = float("-inf")
+
+    def tick(self, now: float) -> None:
+        """Before the question at ``now``: collect the notes of the one before, deliver those
+        due."""
+        for i, guard in enumerate(self.guards):
+            events = guard.drain()
+            if events:
+                self._pending.append((self._last, i, events))
+        self._last = now
+        pending = self._pending
+        while pending and pending[0][0] + SHARE_LAG <= now:
+            _, source, events = pending.popleft()
+            for j, guard in enumerate(self.guards):
+                if j != source:
+                    guard.replay(events)
+
+
 @dataclass
 class Honest:
     questions: int = 0
@@ -54,8 +89,11 @@ class Honest:
 
 
 class Simulation:
-    def __init__(self, size: Size, seed: int = 1) -> None:
+    def __init__(self, size: Size, seed: int = 1, workers: int = 1, *, share: bool = True) -> None:
+        if workers < 1:
+            raise ValueError("workers: at least 1")
         self.size = size
+        self.workers = workers
         self.rng = random.Random(seed)
         self.population: Population = build_population(self.rng, size.insured)
         self.pros: list[Professional] = build_professionals(
@@ -68,7 +106,15 @@ class Simulation:
         ]
         self.origins = [p.origin for p in self.pros]
         self.containment = MemoryContainment()
-        self.guard = Guard(MemoryQuotaStore(), self.containment)
+        quotas = MemoryQuotaStore()
+        self.guard = Guard(quotas, self.containment)
+        # The other server processes: their own risk state; the quotas and suspensions shared.
+        self.other_guards = [Guard(quotas, self.containment) for _ in range(workers - 1)]
+        # Routing draws of its own: with one worker the month replays exactly as before.
+        self._router = random.Random(f"workers:{seed}")
+        self.exchange = (
+            Exchange([self.guard, *self.other_guards]) if self.other_guards and share else None
+        )
         self.stepped: dict[int, float] = {}
         self.honest = Honest()
         self.attacks: list[Attack] = scenarios(
@@ -81,6 +127,13 @@ class Simulation:
 
     # --- questions --------------------------------------------------------------------------
 
+    def _worker(self) -> Guard:
+        """The process one request reaches (uvicorn's workers share one socket: any of them)."""
+        if not self.other_guards:
+            return self.guard
+        k = self._router.randrange(self.workers)
+        return self.guard if k == 0 else self.other_guards[k - 1]
+
     def _question(self, person: int, cardless: bool, agree: bool) -> Question:
         pop = self.population
         return Question(
@@ -91,10 +144,11 @@ class Simulation:
     def _decide(self, index: int, q: Question, origin: int, positive: bool, now: float,
                 stepped: float | None) -> tuple[Decision, float]:  # fmt: skip
         caller = self.callers[index]
-        verdict = self.guard.admit(caller, q, origin, stepped, now)
+        guard = self._worker()
+        verdict = guard.admit(caller, q, origin, stepped, now)
         if verdict.refused:
             return verdict.decision, verdict.retry_after
-        return self.guard.observe(caller, q, origin, positive, now).decision, 0.0
+        return guard.observe(caller, q, origin, positive, now).decision, 0.0
 
     def honest_ask(self, index: int, person: int, flags: int, now: float) -> None:
         h = self.honest
@@ -107,12 +161,13 @@ class Simulation:
         positive = bool(pop.covered[person]) and not flags & TYPO
         caller = self.callers[index]
         origin = self.origins[index]
-        guard = self.guard
+        guard = self._worker()
         verdict = guard.admit(caller, q, origin, self.stepped.get(caller.account), now)
         if verdict.decision is Decision.STEP_UP:
             h.step_ups += 1
             now += STEP_UP_DELAY
             self.stepped[caller.account] = now
+            guard = self._worker()  # asked again: a new request
             verdict = guard.admit(caller, q, origin, now, now)
         decision = verdict.decision
         if decision is Decision.ALLOW:
@@ -204,8 +259,11 @@ class Simulation:
             for event in events:
                 heapq.heappush(self._heap, event)
             heap = self._heap
+            exchange = self.exchange
             while heap and heap[0][0] < end:
                 t, _, code, a, b, c = heapq.heappop(heap)
+                if exchange is not None:
+                    exchange.tick(t)
                 if code == ATTACK:
                     attack = self.attacks[a]
                     if attack.asked >= attack.max_questions * len(attack.accounts):
