@@ -39,7 +39,7 @@ from typing import Any
 from starlette.requests import Request
 
 from vigie.api.deps import PRINCIPAL
-from vigie.api.guard_gate import Gate, GuardServices
+from vigie.api.guard_gate import Gate, GuardServices, risk_exchange
 from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityRequest
 from vigie.eligibility.service import PlanCache
@@ -49,6 +49,7 @@ from vigie.guard.gcra import MemoryQuotaStore, QuotaStore
 from vigie.guard.memory import MemoryContainment
 from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.service import StoreContainment
+from vigie.guard.sharing import RiskExchange
 from vigie.identity.authentication import Authenticator
 from vigie.identity.identifiers import Profession
 from vigie.runtime import open_runtime
@@ -100,6 +101,19 @@ def measure(
     services = GuardServices(
         Guard(quotas, containment), containment, waits=redis_url is not None, clock=clock
     )
+    exchanges: list[RiskExchange] = []
+    if redis_url:
+        # As a deployment with Redis: digests shared, this process's notes published, and
+        # another process replaying them (in a symmetric deployment each process replays as
+        # many questions as it answers, times the other processes).
+        key = f"vigie:bench:{uuid.uuid4().hex}:risk"
+        other = Guard(MemoryQuotaStore(), MemoryContainment())
+        exchanges = [
+            risk_exchange(runtime, services.guard, redis_url, key=key),
+            RiskExchange.from_url(other, redis_url, key=key),
+        ]
+        for exchange in exchanges:
+            exchange.start()
     try:
         principal = Authenticator(runtime.settings, runtime.engine).bearer(token)
         view = principal.professional if principal is not None else None
@@ -167,6 +181,7 @@ def measure(
             quotas.settle()
         trips = quotas.round_trips if isinstance(quotas, RedisQuotaStore) else 0
         refills = quotas.refill_cpu_s if isinstance(quotas, RedisQuotaStore) else 0.0
+        shared = [x.cpu_s for x in exchanges]
         walls: dict[str, list[float]] = {"plain": [], "guarded": []}
         cpus: dict[str, list[float]] = {"plain": [], "guarded": []}
         pairs: list[float] = []  # per block: the guarded block's median minus the plain one's
@@ -194,11 +209,17 @@ def measure(
             quotas.settle()
             refills = quotas.refill_cpu_s - refills
             quotas.close()
+            for exchange in exchanges:
+                exchange.close()
+            shared = [x.cpu_s - before for x, before in zip(exchanges, shared, strict=True)]
+            exchanges[0]._client.delete(key)
     finally:
         runtime.engine.dispose()
     plain_stats = _stats(walls["plain"], cpus["plain"])
     guarded_stats = _stats(walls["guarded"], cpus["guarded"])
-    refill_us = 1e6 * refills / requests
+    # The exchange's thread publishes this process's notes: its time counts with the refills'.
+    exchange_us, replay_us = (1e6 * x / requests for x in shared) if shared else (0.0, 0.0)
+    refill_us = 1e6 * refills / requests + exchange_us
     return {
         "requests": requests,
         "quotas": "redis" if redis_url else "memory",
@@ -225,7 +246,11 @@ def measure(
         # The spread of the pairs' differences (processor time): how far one pair strays.
         "pairs": len(cpu_pairs),
         "pair_iqr_us": _iqr_us(cpu_pairs),
-        "refill_us_per_question": refill_us,
+        "refill_us_per_question": refill_us,  # the exchange's publishing included
+        "exchange_us_per_question": exchange_us,
+        # What another process spends replaying each question answered here (not on this
+        # process's path; each process pays it for every question the others answer).
+        "replay_us_per_question": replay_us,
         "added_p50_us": guarded_stats["p50_us"] - plain_stats["p50_us"],
         "round_trips_per_question": trips / requests,
     }

@@ -152,7 +152,9 @@ def test_notes_survive_their_encoding() -> None:
     assert decoded == events
     assert isinstance(decoded[0][2], Question)
     with pytest.raises(ValueError):
-        Decoder().decode(b"[[9, 1]]")
+        Decoder().decode(b'{"c": {}, "e": [[9, 1]]}')
+    with pytest.raises(ValueError):
+        Decoder().decode(b'{"c": {"7": ["rpps:1", "nurse", "75", null]}, "e": [[0, 7, 1]]}')
 
 
 # --- through Redis ---------------------------------------------------------------------------
@@ -214,6 +216,44 @@ def test_a_foreign_batch_is_skipped(stream: str, caplog: pytest.LogCaptureFixtur
     with caplog.at_level(logging.WARNING, logger="vigie.guard.sharing"):
         assert two.exchange() == 2
     assert "not Vigie's" in caplog.text
+
+
+def test_a_batch_with_a_wrong_field_is_skipped_whole(
+    stream: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = pair()
+    one = RiskExchange.from_url(first, REDIS_URL, key=stream)
+    # Well formed, but a NIR's order number as text: nothing of it is replayed.
+    caller = b'"7": ["rpps:7", "nurse", "75", null]'
+    good = b'[0, 7, 1, "75", 0, 5, false, true, 1, true, 1.0]'
+    bad = b'[0, 7, 1, "75", 0, "x", false, true, 1, true, 1.0]'
+    batch = b'{"c": {' + caller + b'}, "e": [' + good + b", " + bad + b"]}"
+    redis.Redis.from_url(REDIS_URL).xadd(stream, {b"p": b"x", b"e": batch})
+    ask(first, pro(), q(1), MONDAY_9H)
+    one.exchange()
+    two = RiskExchange.from_url(second, REDIS_URL, key=stream)
+    with caplog.at_level(logging.WARNING, logger="vigie.guard.sharing"):
+        assert two.exchange() == 2  # the first origin and the question from the first guard
+    assert "not Vigie's" in caplog.text
+    assert 7 not in second._accounts
+
+
+def test_a_batch_that_cannot_be_replayed_is_logged_and_the_thread_goes_on(
+    stream: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = pair()
+    one = RiskExchange.from_url(first, REDIS_URL, key=stream)
+    two = RiskExchange.from_url(second, REDIS_URL, key=stream)
+    ask(first, pro(), q(1), MONDAY_9H)
+    one.exchange()
+
+    def broken(events: list[Event]) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(second, "replay", broken)
+    with caplog.at_level(logging.ERROR, logger="vigie.guard.sharing"):
+        two.close()  # its last exchange fails: logged, not raised
+    assert "could not be replayed" in caplog.text
 
 
 def test_without_redis_the_notes_are_counted_lost_and_the_guard_goes_on(

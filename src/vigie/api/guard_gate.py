@@ -106,14 +106,19 @@ def build_guard(runtime: Runtime) -> GuardServices | None:
     quotas: QuotaStore = RedisQuotaStore.from_url(url) if url else MemoryQuotaStore()
     containment = StoreContainment(runtime.engine)
     guard = Guard(quotas, containment)
-    exchange = None
-    if url:
-        # Every process of one deployment derives the same digest key and stream from its keys;
-        # another deployment on the same Redis (a test, a staging) shares nothing with it.
-        share_digests(runtime.keyring.blind_index(b"vigie guard digests v1"))
-        stream = runtime.keyring.blind_index(b"vigie guard risk stream v1")[:8].hex()
-        exchange = RiskExchange.from_url(guard, url, key=f"vigie:risk:{stream}")
+    exchange = risk_exchange(runtime, guard, url) if url else None
     return GuardServices(guard, containment, waits=bool(url), exchange=exchange)
+
+
+def risk_exchange(
+    runtime: Runtime, guard: Guard, url: str, *, key: str | None = None
+) -> RiskExchange:
+    """The risk state shared with the deployment's other processes (not started yet). Every
+    process of one deployment derives the same digest key and stream from its keys; another
+    deployment on the same Redis (a test, a staging) shares nothing with it."""
+    share_digests(runtime.keyring.blind_index(b"vigie guard digests v1"))
+    stream = runtime.keyring.blind_index(b"vigie guard risk stream v1")[:8].hex()
+    return RiskExchange.from_url(guard, url, key=key or f"vigie:risk:{stream}")
 
 
 def caller_of(view: ProfessionalView) -> Caller:
