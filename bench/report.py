@@ -149,16 +149,19 @@ def guard_rows(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The guard's cost. Judged: the µs it adds to a typical question (the median over
     neighbouring blocks of their medians' difference, the larger of processor and wall time,
-    plus with Redis the refill thread's processor time per question) as a share of the same
-    run's HTTP server CPU per request, which sets the HTTP benchmark's latency (one worker, a
-    closed loop: latency grows with the server's time per request); without that run, as a
-    share of the in-process flow's processor time. Also shown: both differences, the refills'
-    share, the spread of one pair's difference."""
+    plus with Redis the refill and risk-exchange threads' processor time per question) as a
+    share of the same run's HTTP server CPU per request, which sets the HTTP benchmark's
+    latency (one worker, a closed loop: latency grows with the server's time per request);
+    without that run, as a share of the in-process flow's processor time. Also shown: both
+    differences, the background threads' share, the spread of one pair's difference, and what
+    another process spends replaying each question (off this one's path)."""
     lines = [
         "| guard cost | without guard, p50 CPU µs | with guard, p50 CPU µs "
-        "| added CPU µs | added wall µs | added µs (judged: the larger) | of which refills "
-        "| one pair's spread (IQR) | of the HTTP server's µs per request | ≤ 10 % |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| added CPU µs | added wall µs | added µs (judged: the larger) "
+        "| of which in background (refills, risk exchange) "
+        "| one pair's spread (IQR) | of the HTTP server's µs per request | ≤ 10 % "
+        "| replayed by each other process, µs |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|",
     ]
     verdicts: list[dict[str, Any]] = []
     for store, cases in measured.items():
@@ -183,7 +186,8 @@ def guard_rows(
                 f"| {_opt(guarded.get('cpu_p50_us'), '.0f')} "
                 f"| {_opt(m.get('added_cpu_us'), '+.1f')} | {_opt(m.get('added_wall_us'), '+.1f')} "
                 f"| {added:+.1f} | {_opt(m.get('refill_us_per_question'), '.1f')} "
-                f"| {_opt(m.get('pair_iqr_us'), '.0f')} | {of} | {_met(ok)} |"
+                f"| {_opt(m.get('pair_iqr_us'), '.0f')} | {of} | {_met(ok)} "
+                f"| {_opt(m.get('replay_us_per_question'), '.1f')} |"
             )
     return lines, verdicts
 
@@ -297,7 +301,8 @@ def markdown(results: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
                 "scenarios above run without the guard: one account asking thousands of "
                 "questions a second is what it stops. Judged: the µs the guard adds to a typical "
                 "question (over neighbouring blocks, their medians' difference, in processor or "
-                "wall time, whichever is larger) plus with Redis the refill thread's, as a share "
+                "wall time, whichever is larger) plus with Redis the refill and risk-exchange "
+                "threads' (this process's notes published), as a share "
                 "of the server's CPU per request in the HTTP run of the same store and mode, "
                 "which is what the benchmark's latency grows with.",
                 "",
