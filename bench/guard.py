@@ -39,7 +39,7 @@ from typing import Any
 from starlette.requests import Request
 
 from vigie.api.deps import PRINCIPAL
-from vigie.api.guard_gate import Gate, GuardServices, risk_exchange
+from vigie.api.guard_gate import Gate, GuardServices
 from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityRequest
 from vigie.eligibility.service import PlanCache
@@ -49,7 +49,7 @@ from vigie.guard.gcra import MemoryQuotaStore, QuotaStore
 from vigie.guard.memory import MemoryContainment
 from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.service import StoreContainment
-from vigie.guard.sharing import RiskExchange
+from vigie.guard.sharing import RiskExchange, for_deployment
 from vigie.identity.authentication import Authenticator
 from vigie.identity.identifiers import Profession
 from vigie.runtime import open_runtime
@@ -101,19 +101,17 @@ def measure(
     services = GuardServices(
         Guard(quotas, containment), containment, waits=redis_url is not None, clock=clock
     )
-    exchanges: list[RiskExchange] = []
+    exchange: RiskExchange | None = None
+    other: RiskExchange | None = None
     if redis_url:
-        # As a deployment with Redis: digests shared, this process's notes published, and
-        # another process replaying them (in a symmetric deployment each process replays as
-        # many questions as it answers, times the other processes).
+        # As a deployment with Redis: digests shared and this process's notes published by
+        # the exchange's thread; another process's replay of them is timed after the run, out
+        # of this one's loop (it would take the interpreter from the questions measured).
         key = f"vigie:bench:{uuid.uuid4().hex}:risk"
-        other = Guard(MemoryQuotaStore(), MemoryContainment())
-        exchanges = [
-            risk_exchange(runtime, services.guard, redis_url, key=key),
-            RiskExchange.from_url(other, redis_url, key=key),
-        ]
-        for exchange in exchanges:
-            exchange.start()
+        exchange = for_deployment(runtime.keyring, services.guard, redis_url, key=key)
+        other = for_deployment(runtime.keyring, Guard(MemoryQuotaStore(), MemoryContainment()),
+                               redis_url, key=key)  # fmt: skip
+        exchange.start()
     try:
         principal = Authenticator(runtime.settings, runtime.engine).bearer(token)
         view = principal.professional if principal is not None else None
@@ -181,7 +179,7 @@ def measure(
             quotas.settle()
         trips = quotas.round_trips if isinstance(quotas, RedisQuotaStore) else 0
         refills = quotas.refill_cpu_s if isinstance(quotas, RedisQuotaStore) else 0.0
-        shared = [x.cpu_s for x in exchanges]
+        published = exchange.cpu_s if exchange is not None else 0.0
         walls: dict[str, list[float]] = {"plain": [], "guarded": []}
         cpus: dict[str, list[float]] = {"plain": [], "guarded": []}
         pairs: list[float] = []  # per block: the guarded block's median minus the plain one's
@@ -209,16 +207,24 @@ def measure(
             quotas.settle()
             refills = quotas.refill_cpu_s - refills
             quotas.close()
-            for exchange in exchanges:
-                exchange.close()
-            shared = [x.cpu_s - before for x, before in zip(exchanges, shared, strict=True)]
-            exchanges[0]._client.delete(key)
+        if exchange is not None and other is not None:
+            exchange.close()
+            published = exchange.cpu_s - published
+            replay_cpu = time.thread_time()
+            while other.exchange():
+                pass
+            replay_cpu = time.thread_time() - replay_cpu
+            replays = other.replayed
     finally:
+        if exchange is not None:
+            exchange.close()
+            exchange._client.delete(key)
         runtime.engine.dispose()
     plain_stats = _stats(walls["plain"], cpus["plain"])
     guarded_stats = _stats(walls["guarded"], cpus["guarded"])
     # The exchange's thread publishes this process's notes: its time counts with the refills'.
-    exchange_us, replay_us = (1e6 * x / requests for x in shared) if shared else (0.0, 0.0)
+    exchange_us = 1e6 * published / requests if exchange is not None else 0.0
+    replay_us = 1e6 * replay_cpu / replays if exchange is not None and replays else 0.0
     refill_us = 1e6 * refills / requests + exchange_us
     return {
         "requests": requests,
@@ -299,7 +305,7 @@ def micro(decisions: int = 100_000) -> dict[str, float]:
         now += 0.05
         who, patient = i % n, (i * 7919) % 50
         nir = f"18501751{(who * 50 + patient) % 100_000:05d}"
-        q = question(nir, date(1985, 1, 1 + patient % 28), 1, cardless=False, agree=True)
+        q = question(nir, date(1985, 1, 1 + patient % 28), 1, account=1, cardless=False, agree=True)
         caller, origin = callers[who], origins[who]
         if guard.admit(caller, q, origin, None, now).refused:
             raise SystemExit("la garde a refusé pendant la mesure : mesure invalide")

@@ -13,8 +13,11 @@ from vigie.audit.models import LogEntry
 from vigie.cli.main import app
 from vigie.config import Settings
 from vigie.db.engine import read_transaction, write_transaction
-from vigie.guard.engine import Alert
+from vigie.guard import sharing
+from vigie.guard.engine import Alert, Guard
 from vigie.guard.features import Caller
+from vigie.guard.gcra import MemoryQuotaStore
+from vigie.guard.memory import MemoryContainment
 from vigie.guard.service import active_suspensions, save_suspension
 from vigie.guard.signals import Signal
 from vigie.identity.identifiers import Profession
@@ -53,3 +56,26 @@ def test_alerts_then_lift(cli: CliRunner) -> None:
         outcomes = set(conn.execute(select(LogEntry.actor, LogEntry.outcome)))
     assert ("user:rssi", "lift") in outcomes and ("rpps:10000000007", "suspend") in outcomes
     rt.engine.dispose()
+
+
+def test_a_lift_from_the_command_line_reaches_servers_that_share_their_risk_state(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIGIE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    rt = open_runtime(Settings())
+    caller = Caller(7, "rpps:10000000007", Profession.nurse, "69", None)
+    server = Guard(MemoryQuotaStore(), MemoryContainment())
+    exchange = sharing.for_deployment(rt.keyring, server, "redis://127.0.0.1:6379/0")
+    try:
+        server.state(caller).throttled(time.time())  # what the servers know of the account
+        with write_transaction(rt.engine) as conn:
+            suspension = save_suspension(conn, Alert(caller, time.time(), 7, 7, ()))
+        lifted = cli.invoke(
+            app, ["guard", "lift", str(suspension), "--officer", "user:rssi", "--reason", "appel"]
+        )
+        assert lifted.exit_code == 0, lifted.output
+        assert exchange.exchange() == 1
+        assert server.state(caller).throttle_times == []  # forgotten, as after an API lift
+    finally:
+        exchange._client.delete(exchange._key)
+        rt.engine.dispose()

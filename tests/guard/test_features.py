@@ -14,10 +14,11 @@ from vigie.guard.features import digest, origin_of, question
 
 PROBE = (
     "from datetime import date; from vigie.guard import features as f; "
-    "d = f.digest('185017512345678', date(1985, 1, 1), 1); "
-    "q = f.question('185017512345678', date(1985, 1, 1), 1, cardless=True, agree=False); "
+    "d = f.digest(7, '185017512345678', date(1985, 1, 1), 1); "
+    "q = f.question('185017512345678', date(1985, 1, 1), 1, account=7, cardless=True, "
+    "agree=False); "
     "o = f.origin_of('192.0.2.7', 'ua') == f.digest('192.0.2', 'ua'); "
-    "print(f._HASH_KEY_RANDOM, d, q.patient == d and q.series == f.digest('1850175123'), o)"
+    "print(f._HASH_KEY_RANDOM, d, q.patient == d and q.series == f.digest(7, '1850175123'), o)"
 )
 
 
@@ -26,10 +27,17 @@ def test_a_digest_tells_equal_parts_from_different_ones() -> None:
     assert same == digest("185017512345678", date(1985, 1, 1), 1)
     assert same != digest("185017512345678", date(1985, 1, 1), 2)
     assert same != digest("285017512345678", date(1985, 1, 1), 1)
-    q = question("185017512345678", date(1985, 1, 1), 1, cardless=False, agree=True)
-    assert q.patient == same and q.series == digest("1850175123")
+    q = question("185017512345678", date(1985, 1, 1), 1, account=7, cardless=False, agree=True)
+    assert q.patient == digest(7, "185017512345678", date(1985, 1, 1), 1)
+    assert q.series == digest(7, "1850175123")
+    # Another account's digests of the same patient differ: notes shared between processes
+    # cannot link one patient's visits to several professionals.
+    other = question("185017512345678", date(1985, 1, 1), 1, account=8, cardless=False, agree=True)
+    assert (other.patient, other.series) != (q.patient, q.series)
     assert (q.departement, q.order, q.cardless, q.agree) == ("75", 456, False, True)
-    overseas = question("185019712345678", date(1985, 1, 1), 1, cardless=True, agree=False)
+    overseas = question(
+        "185019712345678", date(1985, 1, 1), 1, account=7, cardless=True, agree=False
+    )
     assert (overseas.departement, overseas.order, overseas.cardless) == ("971", 456, True)
     assert origin_of("2001:db8:1:2::7", None) == digest("2001:db8:1", "-")
     assert origin_of(None, "ua") == digest("-", "ua")

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -18,6 +19,7 @@ from vigie.api.guard_gate import Callers, Gate
 from vigie.api.guard_routes import officer_only
 from vigie.audit.models import LogEntry
 from vigie.db.engine import read_transaction, write_transaction
+from vigie.guard import sharing
 from vigie.guard.engine import Alert
 from vigie.guard.features import Caller
 from vigie.guard.quotas import ACCOUNT
@@ -208,6 +210,8 @@ def test_only_checks_that_need_redis_leave_the_event_loop(
             assert seen == [(light, True)] * 3
         if runtime.engine.dialect.name == "postgresql":  # store calls there: threads or the loop
             assert (heavy, light) == (True, False)
+    # The risk notes this deployment's apps published.
+    redis.Redis.from_url(update["redis_url"]).delete(sharing.deployment(shared.keyring)[0])
 
 
 def test_shared_quota_through_redis_between_two_apps(guarded_runtime: Runtime) -> None:
@@ -263,8 +267,6 @@ def test_two_apps_with_redis_share_their_risk_state(
             (state,) = learnt.values()
             assert state.questions == 3 and len(state.seen) == 2  # Alice once, and Bob
     finally:
-        import redis
-
         redis.Redis.from_url("redis://127.0.0.1:6379/0").delete(exchanges[0]._key)
 
 

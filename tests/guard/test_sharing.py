@@ -5,11 +5,13 @@ Redis going away (quotas fail closed on their own)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import fields
+from typing import Any
 
 import pytest
 import redis
@@ -19,6 +21,7 @@ from vigie.guard.engine import Decision, Guard
 from vigie.guard.features import Caller, Question
 from vigie.guard.gcra import MemoryQuotaStore
 from vigie.guard.memory import MemoryContainment
+from vigie.guard.platform import PlatformWatch
 from vigie.guard.risk import AccountState
 from vigie.guard.sharing import (
     FORGOTTEN,
@@ -99,21 +102,70 @@ def test_an_origin_first_seen_by_another_process_is_not_trusted_again_here() -> 
     assert ask(second, caller, q(4), stepped + 60, origin=66) is Decision.ALLOW
 
 
-def test_throttles_slow_downs_and_lifts_travel() -> None:
+def test_an_origin_a_restarted_process_trusted_blindly_is_not_trusted_elsewhere() -> None:
     first, second = pair()
     caller = pro()
-    first.state(caller).throttled(MONDAY_9H)  # as the quota refusals of admit note them
-    first.outbox = [(THROTTLED, caller, MONDAY_9H), (THROTTLED, caller, MONDAY_9H + 5)]
+    assert ask(first, caller, q(1), MONDAY_9H, origin=10) is Decision.ALLOW
+    first.drain()  # that note went out before the second process (re)started
+    # The restarted process knows nothing of the account: it trusts the first origin it sees.
+    assert ask(second, caller, q(2), MONDAY_9H + 60, origin=66) is Decision.ALLOW
+    first.replay(second.drain())
+    assert ask(first, caller, q(3), MONDAY_9H + 90, origin=66) is Decision.STEP_UP
+    assert 66 not in first.state(caller).origins
+
+
+def test_throttles_slow_downs_and_lifts_travel() -> None:
+    first, second = pair()
+    caller = pro(structure=3)
+    for i in range(60):  # over the minute quota: refusals, noted by admit
+        ask(first, caller, q(i), MONDAY_9H + i * 0.5)
+    refusals = first.state(caller).recent_throttles(MONDAY_9H + 60)
+    assert refusals >= 2
     second.replay(first.drain())
-    assert second.state(caller).recent_throttles(MONDAY_9H + 60) == 2
-    second.replay([(SLOWED, caller, 0, MONDAY_9H + 3_600)])
-    slowed = second.state(caller)
-    assert (slowed.slowed_at, slowed.slowed_until) == (0, MONDAY_9H + 3_600)
+    assert second.state(caller).recent_throttles(MONDAY_9H + 60) == refusals
     second.state(caller).origins[10] = 0.0
-    second.replay([(FORGOTTEN, caller.account)])
+    second.replay([(SLOWED, caller, 0, MONDAY_9H + 3_600), (FORGOTTEN, caller.account)])
     lifted = second.state(caller)
     assert lifted.slowed_at is None and lifted.throttle_times == []
-    assert lifted.origins == {10: 0.0}  # a lift keeps the origins, as in one process
+    assert lifted.origins == {1: 0.0, 10: 0.0}  # a lift keeps the origins, as in one process
+
+
+def test_a_slow_down_travels_as_questions_since_it_began() -> None:
+    """Each process counts an account's questions on its own (one restarted, a batch lost):
+    "slowed 3 questions ago" means the same everywhere, an absolute count would not."""
+    first, second = pair()
+    caller = pro()
+    for i in range(120):  # the second process has seen more of this account than the first
+        ask(second, caller, q(i), MONDAY_9H + i * 300)
+    st = first.state(caller)
+    st.questions = 40
+    first._slow(st, 37, MONDAY_9H + 3_600)
+    second.replay(first.drain())
+    there = second.state(caller)
+    assert there.questions - there.slowed_at == 3 if there.slowed_at is not None else False
+    assert there.slowed_until == MONDAY_9H + 3_600
+
+
+def test_slow_down_notes_that_cross_agree_on_the_later_end() -> None:
+    first, second = pair()
+    caller = pro()
+    ask(first, caller, q(1), MONDAY_9H)
+    second.replay(first.drain())
+    for guard in (first, second):
+        st = guard.state(caller)
+        guard._slow(st, st.questions, MONDAY_9H + 3_600)
+        guard.drain()
+    # At the same moment: the first renews the slow-down, the second sees it end.
+    renewed = first.state(caller)
+    first._slow(renewed, renewed.slowed_at, MONDAY_9H + 7_300)
+    ended = second.state(caller)
+    second._slow(ended, None, ended.slowed_until)
+    notes = first.drain(), second.drain()
+    first.replay(notes[1])
+    second.replay(notes[0])
+    for guard in (first, second):
+        st = guard.state(caller)
+        assert (st.slowed_at is not None, st.slowed_until) == (True, MONDAY_9H + 7_300)
 
 
 def test_a_slow_down_decided_elsewhere_charges_the_slow_quota_here() -> None:
@@ -125,15 +177,24 @@ def test_a_slow_down_decided_elsewhere_charges_the_slow_quota_here() -> None:
     assert decisions[2] is Decision.THROTTLE  # two a minute once slowed down
 
 
-def test_a_late_note_never_takes_a_day_back() -> None:
+@pytest.mark.parametrize("late", ["replayed", "local"])
+def test_a_question_behind_the_clock_never_takes_a_day_back(late: str) -> None:
+    """A note from another process a few ms ahead, then a local question read just before it
+    (or a replayed one behind): at midnight, neither may roll the day back and forth."""
     _, second = pair()
     caller = pro()
-    tomorrow = MONDAY_9H + 86_400
-    assert ask(second, caller, q(1), tomorrow) is Decision.ALLOW
+    midnight = MONDAY_9H + 15 * 3_600  # 0:00 local time
+    assert ask(second, caller, q(1), midnight - 600) is Decision.ALLOW
+    ahead, behind = midnight + 0.05, midnight - 0.02
+    second.replay([(OBSERVED, caller, q(2), 1, True, ahead)])
     day = second.state(caller).day
-    second.replay([(OBSERVED, caller, q(2), 1, True, MONDAY_9H)])
+    baseline = second.state(caller).baseline
+    if late == "replayed":
+        second.replay([(OBSERVED, caller, q(3), 1, True, behind)])
+    else:
+        assert ask(second, caller, q(3), behind) is Decision.ALLOW
     st = second.state(caller)
-    assert (st.day, st.day_count, st.hour_count) == (day, 2, 2)
+    assert (st.day, st.day_count, st.hour_count, st.baseline) == (day, 2, 2, baseline)
 
 
 def test_notes_survive_their_encoding() -> None:
@@ -148,16 +209,23 @@ def test_notes_survive_their_encoding() -> None:
         (SLOWED, other, None, 99.5),
         (FORGOTTEN, 8),
     ]
-    decoded = Decoder().decode(encode(events))
-    assert decoded == events
+    written, decoded = Decoder().decode(encode(events, 12.5))
+    assert (written, decoded) == (12.5, events)
     assert isinstance(decoded[0][2], Question)
     with pytest.raises(ValueError):
-        Decoder().decode(b'{"c": {}, "e": [[9, 1]]}')
+        Decoder().decode(b'{"t": 1.0, "c": {}, "e": [[9, 1]]}')
     with pytest.raises(ValueError):
-        Decoder().decode(b'{"c": {"7": ["rpps:1", "nurse", "75", null]}, "e": [[0, 7, 1]]}')
+        Decoder().decode(b'{"t": 1.0, "c": {"7": ["rpps:1", "nurse", "75", null]}, "e": [[0, 7]]}')
 
 
 # --- through Redis ---------------------------------------------------------------------------
+
+MAC_KEY = b"a deployment's key, for the tests"
+
+
+def exchange_of(guard: Guard, stream: str, **options: Any) -> RiskExchange:
+    client = redis.Redis.from_url(REDIS_URL)
+    return RiskExchange(guard, client, mac_key=MAC_KEY, key=stream, **options)
 
 
 @pytest.fixture
@@ -169,8 +237,7 @@ def stream() -> Iterator[str]:
 
 def test_two_processes_exchange_their_notes_through_redis(stream: str) -> None:
     first, second = pair()
-    one = RiskExchange.from_url(first, REDIS_URL, key=stream)
-    two = RiskExchange.from_url(second, REDIS_URL, key=stream)
+    one, two = exchange_of(first, stream), exchange_of(second, stream)
     assert one.exchange() == 0 and two.exchange() == 0
     caller = pro()
     for i in range(3):
@@ -181,17 +248,14 @@ def test_two_processes_exchange_their_notes_through_redis(stream: str) -> None:
     assert second.state(caller).questions == 3
     # A process that starts later replays the last minute; one placed after it, nothing.
     later = [Guard(MemoryQuotaStore(), MemoryContainment()) for _ in range(2)]
-    assert RiskExchange.from_url(later[0], REDIS_URL, key=stream).exchange() == 4
+    assert exchange_of(later[0], stream).exchange() == 4
     assert later[0].state(caller).questions == 3
-    after = RiskExchange(later[1], redis.Redis.from_url(REDIS_URL), key=stream,
-                         since=time.time() + 1)  # fmt: skip
-    assert after.exchange() == 0
+    assert exchange_of(later[1], stream, since=time.time() + 1).exchange() == 0
 
 
 def test_the_thread_exchanges_and_a_closing_process_sends_its_last_notes(stream: str) -> None:
     first, second = pair()
-    one = RiskExchange.from_url(first, REDIS_URL, key=stream)
-    two = RiskExchange.from_url(second, REDIS_URL, key=stream)
+    one, two = exchange_of(first, stream), exchange_of(second, stream)
     one.exchange(), two.exchange()
     two.start()
     try:
@@ -203,47 +267,55 @@ def test_the_thread_exchanges_and_a_closing_process_sends_its_last_notes(stream:
         assert two.replayed == 2
     finally:
         two.close()
-
-
-def test_a_foreign_batch_is_skipped(stream: str, caplog: pytest.LogCaptureFixture) -> None:
-    first, second = pair()
-    one = RiskExchange.from_url(first, REDIS_URL, key=stream)
-    two = RiskExchange.from_url(second, REDIS_URL, key=stream)
-    one.exchange(), two.exchange()
-    redis.Redis.from_url(REDIS_URL).xadd(stream, {b"p": b"x", b"e": b"not json"})
-    ask(first, pro(), q(1), MONDAY_9H)
+    two.start()  # started again after a close, it runs again
+    ask(first, pro(), q(2), MONDAY_9H + 60)
     one.exchange()
-    with caplog.at_level(logging.WARNING, logger="vigie.guard.sharing"):
-        assert two.exchange() == 2
-    assert "not Vigie's" in caplog.text
+    deadline = time.monotonic() + 5
+    while two.replayed < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    two.close()
+    assert two.replayed == 3
 
 
-def test_a_batch_with_a_wrong_field_is_skipped_whole(
+def test_forged_altered_malformed_and_stale_batches_are_skipped(
     stream: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     first, second = pair()
-    one = RiskExchange.from_url(first, REDIS_URL, key=stream)
-    # Well formed, but a NIR's order number as text: nothing of it is replayed.
-    caller = b'"7": ["rpps:7", "nurse", "75", null]'
-    good = b'[0, 7, 1, "75", 0, 5, false, true, 1, true, 1.0]'
-    bad = b'[0, 7, 1, "75", 0, "x", false, true, 1, true, 1.0]'
-    batch = b'{"c": {' + caller + b'}, "e": [' + good + b", " + bad + b"]}"
-    redis.Redis.from_url(REDIS_URL).xadd(stream, {b"p": b"x", b"e": batch})
+    one, two = exchange_of(first, stream), exchange_of(second, stream)
+    elsewhere = Guard(MemoryQuotaStore(), MemoryContainment())
+    stranger = RiskExchange(elsewhere, redis.Redis.from_url(REDIS_URL), mac_key=b"x", key=stream)
+    client = redis.Redis.from_url(REDIS_URL)
+    caller = pro(7)
+    lift = [(FORGOTTEN, 7)]
+    client.xadd(stream, stranger.seal(lift))  # another key: forged
+    altered = one.seal(lift)
+    altered[b"e"] = bytes(altered[b"e"]).replace(b"[4,7]", b"[4,8]")  # type: ignore[arg-type]
+    client.xadd(stream, altered)
+    # Authentic, but an answered question's order number as text: nothing of it is replayed.
+    bad = encode([(OBSERVED, caller, q(1), 1, True, MONDAY_9H)], time.time())
+    bad = bad.replace(b'"75",1,', b'"75","x",', 1)
+    tag = b"someone"
+    mac = hmac.digest(MAC_KEY, tag + b"\x00" + bad, "sha256")
+    client.xadd(stream, {b"p": tag, b"e": bad, b"m": mac})
+    # Authentic but written two hours ago: written again by whoever can write to Redis.
+    stale = one.seal(lift)
+    stale[b"e"] = encode(lift, time.time() - 7_200)
+    stale[b"m"] = hmac.digest(MAC_KEY, one._tag + b"\x00" + stale[b"e"], "sha256")  # type: ignore[operator]
+    client.xadd(stream, stale)
     ask(first, pro(), q(1), MONDAY_9H)
     one.exchange()
-    two = RiskExchange.from_url(second, REDIS_URL, key=stream)
     with caplog.at_level(logging.WARNING, logger="vigie.guard.sharing"):
-        assert two.exchange() == 2  # the first origin and the question from the first guard
-    assert "not Vigie's" in caplog.text
-    assert 7 not in second._accounts
+        assert two.exchange() == 2  # only the first guard's: its first origin and a question
+    assert two.skipped == 4 and 7 not in second._accounts
+    for reason in ("without this deployment's MAC", "malformed", "written again long after"):
+        assert reason in caplog.text
 
 
 def test_a_batch_that_cannot_be_replayed_is_logged_and_the_thread_goes_on(
     stream: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = pair()
-    one = RiskExchange.from_url(first, REDIS_URL, key=stream)
-    two = RiskExchange.from_url(second, REDIS_URL, key=stream)
+    one, two = exchange_of(first, stream), exchange_of(second, stream)
     ask(first, pro(), q(1), MONDAY_9H)
     one.exchange()
 
@@ -260,7 +332,8 @@ def test_without_redis_the_notes_are_counted_lost_and_the_guard_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     guard = Guard(MemoryQuotaStore(), MemoryContainment())
-    exchange = RiskExchange.from_url(guard, "redis://127.0.0.1:1/0")  # nothing listens there
+    nowhere = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    exchange = RiskExchange(guard, nowhere, mac_key=MAC_KEY, key="k")  # nothing listens there
     guard.outbox = [(FORGOTTEN, 1)]
     with pytest.raises(redis.RedisError):
         exchange.exchange()
@@ -288,3 +361,12 @@ def test_three_processes_that_share_hold_the_targets_and_alone_they_do_not() -> 
     # Each process alone sees a third of a scraper's questions: it gets much further.
     assert exposed[False]["a"][0] > 2 * exposed[True]["a"][0]
     assert not all(met for _, met in exposed[False].values())
+
+
+def test_a_late_move_never_takes_the_platform_back_a_window_or_a_day() -> None:
+    watch = PlatformWatch()
+    midnight = 20_000 * 86_400.0
+    watch.moved(1, midnight + 5)
+    window, day = watch._rate_window, watch._day
+    watch.moved(2, midnight - 5)  # a note from another process, a little behind
+    assert (watch._rate_window, watch._day, watch._day_count) == (window, day, 2)

@@ -133,7 +133,9 @@ def test_a_security_key_in_chromium(served: tuple[str, Runtime]) -> None:
             page.click("#webauthn-register")  # the sign-in just now counts as a step-up
             # (a locator, not wait_for_function: the portal's CSP forbids eval, as it should);
             # expect() reports the status shown if it is another one
-            expect(page.locator("#webauthn-status")).to_have_text("Clé de sécurité enregistrée.")
+            expect(page.locator("#webauthn-status")).to_have_text(
+                "Clé de sécurité enregistrée.", timeout=30_000
+            )
             page.click("#logout")
             _password(page, base)
             page.wait_for_url(f"{base}/auth/second-factor")

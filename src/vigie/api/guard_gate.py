@@ -20,15 +20,9 @@ from vigie.api.fhir_mapping import dumps as fhir_json
 from vigie.api.fhir_mapping import operation_outcome
 from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
+from vigie.guard import sharing
 from vigie.guard.engine import Decision, Guard, Verdict
-from vigie.guard.features import (
-    Caller,
-    Question,
-    origin_of,
-    practice_departement,
-    question,
-    share_digests,
-)
+from vigie.guard.features import Caller, Question, origin_of, practice_departement, question
 from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable, WouldWait
 from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.service import StoreContainment
@@ -106,19 +100,8 @@ def build_guard(runtime: Runtime) -> GuardServices | None:
     quotas: QuotaStore = RedisQuotaStore.from_url(url) if url else MemoryQuotaStore()
     containment = StoreContainment(runtime.engine)
     guard = Guard(quotas, containment)
-    exchange = risk_exchange(runtime, guard, url) if url else None
+    exchange = sharing.for_deployment(runtime.keyring, guard, url) if url else None
     return GuardServices(guard, containment, waits=bool(url), exchange=exchange)
-
-
-def risk_exchange(
-    runtime: Runtime, guard: Guard, url: str, *, key: str | None = None
-) -> RiskExchange:
-    """The risk state shared with the deployment's other processes (not started yet). Every
-    process of one deployment derives the same digest key and stream from its keys; another
-    deployment on the same Redis (a test, a staging) shares nothing with it."""
-    share_digests(runtime.keyring.blind_index(b"vigie guard digests v1"))
-    stream = runtime.keyring.blind_index(b"vigie guard risk stream v1")[:8].hex()
-    return RiskExchange.from_url(guard, url, key=key or f"vigie:risk:{stream}")
 
 
 def caller_of(view: ProfessionalView) -> Caller:
@@ -171,7 +154,7 @@ class Gate:
         self.caller = services.callers.of(view)
         patient = body.patient
         self.question: Question = question(
-            patient.nir, patient.birth_date, patient.birth_rank,
+            patient.nir, patient.birth_date, patient.birth_rank, account=self.caller.account,
             cardless=body.card is None, agree=body.mode == "agree",
         )  # fmt: skip
         # Read from the ASGI scope: Starlette's accessors (request.client, request.headers,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import redis
 import typer
 
 from vigie.cli.common import console, fail, runtime
 from vigie.db.engine import read_transaction, write_transaction
-from vigie.guard import service
+from vigie.guard import service, sharing
 
 app = typer.Typer(help="Protection contre l'extraction massive : alertes et levées.")
 
@@ -46,13 +47,26 @@ def lift(
     """Lift a suspension; the lift is written in the access log."""
     if len(reason.strip()) < 3:
         raise fail("motif trop court")
-    with runtime() as rt, write_transaction(rt.engine) as conn:
-        outcome, _account = service.lift(conn, suspension, officer=officer, reason=reason.strip())
-    if outcome == "not_found":
-        raise fail("suspension introuvable")
-    if outcome == "already_lifted":
-        raise fail("suspension déjà levée")
-    console.print(
-        f"suspension {suspension} levée ; les serveurs l'appliquent sous "
-        f"{service.CACHE_SECONDS:.0f} s"
-    )
+    with runtime() as rt:
+        with write_transaction(rt.engine) as conn:
+            outcome, account = service.lift(
+                conn, suspension, officer=officer, reason=reason.strip()
+            )
+        if outcome == "not_found":
+            raise fail("suspension introuvable")
+        if outcome == "already_lifted":
+            raise fail("suspension déjà levée")
+        console.print(
+            f"suspension {suspension} levée ; les serveurs l'appliquent sous "
+            f"{service.CACHE_SECONDS:.0f} s"
+        )
+        url = rt.settings.redis_url
+        if url and account is not None:
+            # Servers sharing their risk state forget the account's, as after a lift by the API.
+            try:
+                sharing.publish_lift(rt.keyring, url, account)
+            except redis.RedisError:
+                console.print(
+                    "Redis injoignable : l'état de risque du compte reste celui des serveurs"
+                    " (levez la suspension par l'API, ou redémarrez-les)"
+                )

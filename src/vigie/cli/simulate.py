@@ -45,6 +45,9 @@ def simulate(
 ) -> None:
     """Run the month, print the table, write simulation.json and simulation.png."""
     if http is not None:
+        if workers != 1:
+            raise fail("--workers : en simulation seulement ; avec --http, c'est le serveur qui"
+                       " a ses processus (vigie serve --workers)")  # fmt: skip
         _over_http(http, seed_dir, seconds, only, seed, out)
         return
     if size not in ("small", "full"):

@@ -9,7 +9,6 @@ every process's.
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
@@ -216,10 +215,12 @@ class Guard:
         return False
 
     def _slow(self, st: AccountState, since: int | None, until: float) -> None:
-        """Every change of an account's slow-down goes through here (and to the others)."""
+        """Every change of an account's slow-down goes through here (and to the others, as the
+        questions since it began: each process counts an account's questions on its own)."""
         st.slowed_at, st.slowed_until = since, until
         if self.outbox is not None:
-            self.outbox.append((SLOWED, st.caller, since, until))
+            ago = None if since is None else st.questions - since
+            self.outbox.append((SLOWED, st.caller, ago, until))
 
     def _origin_admitted(
         self, st: AccountState, origin: int, stepped_up_at: float | None, now: float
@@ -277,8 +278,6 @@ class Guard:
                 if kind == OBSERVED:
                     _, caller, q, origin, positive, now = event
                     st = self.state(caller)
-                    if now < st.hour_start < math.inf:
-                        now = st.hour_start  # late: counted in the current hour, never a past day
                     stranger = st.learn(q, positive, now, st.peers, st.view(origin, st.peers))
                     self._platform(caller, origin, now, stranger)
                 elif kind == THROTTLED:
@@ -287,16 +286,22 @@ class Guard:
                     _, caller, origin, since = event
                     self._replay_origin(self.state(caller), origin, since)
                 elif kind == SLOWED:
-                    st = self.state(event[1])
-                    st.slowed_at, st.slowed_until = event[2], event[3]
+                    _, caller, ago, until = event
+                    st = self.state(caller)
+                    # A later end wins: a slow-down renewed here outlives a stale end there.
+                    if until >= st.slowed_until:
+                        st.slowed_until = until
+                        st.slowed_at = None if ago is None else st.questions - ago
                 elif kind == FORGOTTEN:
                     self._forget(event[1])
 
     def _replay_origin(self, st: AccountState, origin: int, since: float) -> None:
         known = st.origins
-        st.pending_origins.pop(origin, None)
-        if origin in known:
+        if origin in known or (not since and known):
+            # Another process trusted it as the first it saw (it had just started): here the
+            # account has origins already, and this one still needs a step-up.
             return
+        st.pending_origins.pop(origin, None)
         if len(known) >= MAX_ORIGINS:
             del known[min(known, key=known.__getitem__)]
         known[origin] = since

@@ -80,14 +80,18 @@ def practice_departement(postcode: str) -> str:
 
 
 def question(
-    nir: str, birth_date: date, birth_rank: int, *, cardless: bool, agree: bool
+    nir: str, birth_date: date, birth_rank: int, *, account: int, cardless: bool, agree: bool
 ) -> Question:
+    """The question as ``account`` asks it: its digests are that account's own (they are only
+    ever compared within one account), so that shared risk notes cannot link one patient's
+    visits to several professionals."""
     # digest() and nir_departement() inlined: each Python call on a request's path costs a
     # microsecond or two once the eligibility flow has evicted the guard's code from the caches.
     if _HASH_KEY_RANDOM:
-        patient, series = hash((_SALT, nir, birth_date, birth_rank)), hash((_SALT, nir[:10]))
+        patient = hash((_SALT, account, nir, birth_date, birth_rank))
+        series = hash((_SALT, account, nir[:10]))
     else:
-        patient, series = digest(nir, birth_date, birth_rank), digest(nir[:10])
+        patient, series = digest(account, nir, birth_date, birth_rank), digest(account, nir[:10])
     head, order = nir[5:7], nir[10:13]
     return _new_question(Question, (
         patient, nir[5:8] if head in ("97", "98") else head, series,

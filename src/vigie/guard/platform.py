@@ -66,14 +66,16 @@ class PlatformWatch:
 
     def moved(self, account: int, now: float) -> None:
         """An account was admitted from a new origin."""
+        # Windows and days only move forward: a late note from another process counts in the
+        # current one.
         window = int(now // BURST_WINDOW)
-        if window != self._rate_window:
+        if window > self._rate_window:
             if self._rate_window >= 0 and now >= self.burst_until:
                 self._rate += 0.05 * (self._rate_count - self._rate)
             self._rate_window, self._rate_count = window, 0
         self._rate_count += 1
         day = int(now // DAY)
-        if day != self._day:
+        if day > self._day:
             if self._day >= 0 and now >= self.burst_until:
                 last = self._day_count
                 self._daily = (

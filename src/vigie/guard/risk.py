@@ -129,8 +129,11 @@ class AccountState:
         """Update the counters and ``view`` with one answered question; True when its patient is
         a stranger (born far from the practice and never seen by this account)."""
         patient, departement, series, order, cardless, agree = q  # one unpacking, not ten reads
-        if not self.hour_start <= now < self.hour_end:  # local time is UTC+1: its days start
-            day, hour, weekday = local_clock(now)  # on an hour slot too
+        if not self.hour_start <= now < self.hour_end and not now < self.hour_start < math.inf:
+            # A new hour slot (local time is UTC+1: its days start on a slot too). A question
+            # earlier than the slot (another process's note ran ahead of this clock) counts in
+            # it: a day never goes back.
+            day, hour, weekday = local_clock(now)
             if day != self.day:
                 self.roll_day(day, peers)
             start = now // 3_600 * 3_600

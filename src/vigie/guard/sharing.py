@@ -1,16 +1,21 @@
 """Risk state shared between server processes: each publishes what changed its guard's state,
 and replays the others'.
 
-Invariant: quotas and suspensions are exact across processes (Redis, the store); the risk state
-is eventually the same everywhere, PERIOD late at most while Redis answers. Each process still
-decides alone, on the whole state: an account that spreads its questions over several
-processes is judged on all of them. The events carry no identifier: the patient and the NIR's
-series are keyed digests (features.share_digests: the same key in every process of a
-deployment), the rest is the caller's account and the question's shape.
+Invariant: quotas are shared in Redis and suspensions in the store (each process reloads them
+every few seconds); each process's risk state takes in the others' notes about two PERIODs
+late while Redis answers, each in the order it arrives (moving shares can then differ between
+processes by the order of a few questions). Each process still decides alone, on the whole
+state: an account that spreads its questions over several processes is judged on all of them.
+The notes name the professional (account, RPPS, profession, practice's département, structure:
+public directory facts) and no patient: the patient and the NIR's first ten digits are digests
+keyed per deployment (features.share_digests) and per account (features.question), so that
+they cannot link one patient's visits to several professionals; of the NIR only the birth
+département and the order number (three digits) travel, which identify no one.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 import time
@@ -20,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import redis
+from redis.typing import EncodableT, FieldT
 
-from vigie.guard.features import Caller, Question
+from vigie.crypto.keyring import Keyring
+from vigie.guard.features import Caller, Question, share_digests
 from vigie.identity.identifiers import Profession
 
 if TYPE_CHECKING:
@@ -31,24 +38,22 @@ if TYPE_CHECKING:
 OBSERVED = 0  # (OBSERVED, caller, question, origin, positive, now): an answered question
 THROTTLED = 1  # (THROTTLED, caller, now): a quota refusal
 ORIGIN = 2  # (ORIGIN, caller, origin, since): an origin admitted (0.0: the first, trusted)
-SLOWED = 3  # (SLOWED, caller, since, until): slowed down since that question count (None: no)
+SLOWED = 3  # (SLOWED, caller, ago, until): slowed down that many questions ago (None: no more)
 FORGOTTEN = 4  # (FORGOTTEN, account): a security officer lifted its suspension
 
 Event = tuple[Any, ...]
 
 PERIOD = 0.1  # seconds between two exchanges
-STREAM_BATCHES = 20_000  # batches kept in the stream (approximately): minutes of traffic
 READ_BATCHES = 1_000  # batches read per exchange at most (the rest at the next one)
 HISTORY = 60.0  # seconds: a process that starts replays the others' notes of the last minute
-KEY = "vigie:risk:events"
 
 log = logging.getLogger(__name__)
 _new_question = tuple.__new__  # a Question from a row's slice, without NamedTuple's __new__
 
 
-def encode(events: list[Event]) -> bytes:
-    """One batch: each caller once, then the events as flat rows (an answered question is
-    about 60 bytes)."""
+def encode(events: list[Event], written: float) -> bytes:
+    """One batch, dated: each caller once, then the events as flat rows (an answered question
+    is about 60 bytes)."""
     callers: dict[int, Caller] = {}
     rows: list[tuple[Any, ...]] = []
     for event in events:
@@ -67,7 +72,7 @@ def encode(events: list[Event]) -> bytes:
         str(account): (c.subject, c.profession.value, c.departement, c.structure)
         for account, c in callers.items()
     }
-    return orjson.dumps({"c": table, "e": rows})
+    return orjson.dumps({"t": written, "c": table, "e": rows})
 
 
 class Decoder:
@@ -90,9 +95,13 @@ class Decoder:
             self._callers[key] = found
         return found
 
-    def decode(self, blob: bytes) -> list[Event]:
-        """ValueError (or KeyError, TypeError, IndexError) on a batch that is not one of ours."""
+    def decode(self, blob: bytes) -> tuple[float, list[Event]]:
+        """(when written, events); ValueError (or KeyError, TypeError, IndexError,
+        AttributeError) on a batch that is not one of ours."""
         data = orjson.loads(blob)
+        written = data["t"]
+        if type(written) is not float:
+            raise TypeError("a batch's date")
         callers = {int(a): self.caller(int(a), fields) for a, fields in data["c"].items()}
         events: list[Event] = []
         add = events.append
@@ -123,63 +132,75 @@ class Decoder:
                 add((kind, int(row[1])))
             else:
                 raise ValueError(f"unknown event kind {kind!r}")
-        return events
+        return written, events
 
 
 class RiskExchange:
     """One process's side of the exchange, through a Redis stream: every PERIOD, one round trip
-    adds this process's batch and reads the others' since the last one read."""
+    adds this process's batch and reads the others' since the last one read. Batches are
+    authenticated (HMAC-SHA256 under ``mac_key``, derived from the deployment's keys) and dated:
+    one forged, altered or written again later is skipped."""
 
     def __init__(
-        self, guard: Guard, client: redis.Redis, *, key: str = KEY, since: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        self, guard: Guard, client: redis.Redis, *, mac_key: bytes, key: str,
+        since: float | None = None, clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
         self.guard = guard
         self._client = client
         self._key = key
+        self._mac_key = mac_key
         self._tag = uuid.uuid4().hex.encode()
         self._decoder = Decoder()
-        # Where reading starts: a stream entry's id is the Redis server's time in ms. A process
-        # that starts (or restarts) picks up the last minute of the others' notes, including
-        # those written while it was starting.
+        # Where reading starts: a stream entry's id is the Redis server's time in ms (this
+        # host's clock stands in for it). A process that starts (or restarts) picks up the last
+        # minute of the others' notes, including those written while it was starting.
         start = time.time() - HISTORY if since is None else since
         self._last = f"{max(0, int(start * 1000))}-0".encode()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clock = clock
-        self._warned = -float("inf")
+        self._warned: dict[str, float] = {}
         self.published = 0  # events sent (tests, diagnostics)
         self.replayed = 0  # events of the others applied here
         self.lost = 0  # events of this process that Redis did not take
+        self.skipped = 0  # batches refused (not authentic, too old, malformed)
         self.cpu_s = 0.0  # the thread's processor time (the bench counts it)
         guard.outbox = []
 
     @classmethod
-    def from_url(cls, guard: Guard, url: str, *, key: str = KEY) -> RiskExchange:
+    def from_url(cls, guard: Guard, url: str, *, mac_key: bytes, key: str) -> RiskExchange:
         client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        return cls(guard, client, key=key)
+        return cls(guard, client, mac_key=mac_key, key=key)
 
     def start(self) -> None:
         if self._thread is None:
+            self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="vigie-risk", daemon=True)
             self._thread.start()
 
     def close(self) -> None:
         """Stop, after a last exchange (this process's latest notes go out)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(5)
+            if thread.is_alive():
+                return  # still in an exchange: a second one now could replay entries twice
         self._safely()
+
+    def seal(self, events: list[Event]) -> dict[FieldT, EncodableT]:
+        return seal(self._mac_key, self._tag, events)
 
     def exchange(self) -> int:
         """Send this process's notes, replay the others'; the events replayed. RedisError when
-        Redis does not answer (the notes taken out are then lost, and counted)."""
+        Redis does not answer (the notes taken out are then lost, and counted: written twice
+        they would count twice)."""
         events = self.guard.drain()
         pipe = self._client.pipeline(transaction=False)
         if events:
-            pipe.xadd(self._key, {b"p": self._tag, b"e": encode(events)},
-                      maxlen=STREAM_BATCHES, approximate=True)  # fmt: skip
+            # Trimmed by age, not length: twice the history a starting process reads.
+            oldest = f"{int((time.time() - 2 * HISTORY) * 1000)}-0"
+            pipe.xadd(self._key, self.seal(events), minid=oldest, approximate=True)
         pipe.xread({self._key: self._last}, count=READ_BATCHES)
         try:
             answers = pipe.execute()
@@ -187,30 +208,52 @@ class RiskExchange:
             self.lost += len(events)
             raise
         self.published += len(events)
-        theirs: list[Event] = []
+        replayed = 0
         for _stream, entries in answers[-1] or []:
             for entry_id, fields in entries:
                 self._last = entry_id
                 if fields.get(b"p") == self._tag:
                     continue
-                try:
-                    theirs.extend(self._decoder.decode(fields[b"e"]))
-                except (ValueError, KeyError, TypeError, IndexError):
-                    log.warning("risk exchange: a batch that is not Vigie's was skipped")
-        if theirs:
-            self.guard.replay(theirs)
-            self.replayed += len(theirs)
-        return len(theirs)
+                batch = self._open(fields)
+                if batch:
+                    # One batch at a time under the guard's lock: questions wait 1 ms at most.
+                    self.guard.replay(batch)
+                    replayed += len(batch)
+        self.replayed += replayed
+        return replayed
+
+    def _open(self, fields: dict[bytes, bytes]) -> list[Event] | None:
+        tag, payload, mac = fields.get(b"p", b""), fields.get(b"e", b""), fields.get(b"m", b"")
+        if not hmac.compare_digest(_mac(self._mac_key, tag, payload), mac):
+            self._skip("risk exchange: a batch without this deployment's MAC was skipped")
+            return None
+        try:
+            written, events = self._decoder.decode(payload)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            self._skip("risk exchange: a malformed batch was skipped")
+            return None
+        if time.time() - written > 2 * HISTORY:
+            self._skip("risk exchange: a batch written again long after was skipped")
+            return None
+        return events
+
+    def _skip(self, message: str) -> None:
+        self.skipped += 1
+        self._warn(message)
+
+    def _warn(self, message: str) -> None:
+        """Once a minute per kind of trouble: a flood of bad batches does not flood the log."""
+        now = self._clock()
+        if now - self._warned.get(message, -float("inf")) > 60:
+            self._warned[message] = now
+            log.warning(message)
 
     def _safely(self) -> None:
         try:
             self.exchange()
         except redis.RedisError as exc:
             # Quotas fail closed on their own; the shared risk state only falls behind.
-            now = self._clock()
-            if now - self._warned > 60:
-                self._warned = now
-                log.warning("risk exchange: Redis unavailable (%s)", exc.__class__.__name__)
+            self._warn(f"risk exchange: Redis unavailable ({exc.__class__.__name__})")
         except Exception:  # the thread outlives a batch it could not replay: the next may do
             log.exception("risk exchange: a batch could not be replayed")
 
@@ -219,3 +262,40 @@ class RiskExchange:
             started = time.thread_time()
             self._safely()
             self.cpu_s += time.thread_time() - started
+
+
+def for_deployment(
+    keyring: Keyring, guard: Guard, url: str, *, key: str | None = None
+) -> RiskExchange:
+    """The exchange of this deployment's processes (not started). Switches this process's
+    digests to the deployment's (features.share_digests)."""
+    share_digests(keyring.blind_index(b"vigie guard digests v1"))
+    stream, mac_key = deployment(keyring)
+    return RiskExchange.from_url(guard, url, mac_key=mac_key, key=key or stream)
+
+
+def publish_lift(keyring: Keyring, url: str, account: int) -> None:
+    """From a process without a guard (the command line): the servers forget the account's
+    risk state, as after a lift through the API. RedisError when Redis does not answer."""
+    stream, mac_key = deployment(keyring)
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    client.xadd(stream, seal(mac_key, uuid.uuid4().hex.encode(), [(FORGOTTEN, account)]))
+
+
+def seal(mac_key: bytes, tag: bytes, events: list[Event]) -> dict[FieldT, EncodableT]:
+    """A batch as the stream holds it: the writer's tag, the payload and its MAC."""
+    payload = encode(events, time.time())
+    return {b"p": tag, b"e": payload, b"m": _mac(mac_key, tag, payload)}
+
+
+def _mac(mac_key: bytes, tag: bytes, payload: bytes) -> bytes:
+    return hmac.digest(mac_key, tag + b"\x00" + payload, "sha256")
+
+
+def deployment(keyring: Keyring) -> tuple[str, bytes]:
+    """(stream, MAC key): the same in every process of one deployment, derived from its keys;
+    another deployment on the same Redis (a test, a staging) shares nothing with it."""
+    derive = keyring.blind_index
+    return f"vigie:risk:{derive(b'vigie guard risk stream v1')[:8].hex()}", derive(
+        b"vigie guard risk notes mac v1"
+    )
