@@ -22,6 +22,7 @@ The issue's budget: the guard adds at most 10 % to the eligibility latency.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -36,6 +37,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import redis
 from starlette.requests import Request
 
 from vigie.api.deps import PRINCIPAL
@@ -211,14 +213,20 @@ def measure(
             exchange.close()
             published = exchange.cpu_s - published
             replay_cpu = time.thread_time()
-            while other.exchange():
-                pass
+            while True:  # every batch of the run, each read once
+                seen = other.replayed + other.skipped
+                other.exchange()
+                if other.replayed + other.skipped == seen:
+                    break
             replay_cpu = time.thread_time() - replay_cpu
             replays = other.replayed
+            if other.skipped:
+                raise SystemExit("des notes de risque ont été refusées : mesure invalide")
     finally:
-        if exchange is not None:
-            exchange.close()
-            exchange._client.delete(key)
+        if exchange is not None and other is not None:
+            with contextlib.suppress(redis.RedisError):  # not to hide what went wrong before
+                exchange.close()
+                other._client.delete(key)
         runtime.engine.dispose()
     plain_stats = _stats(walls["plain"], cpus["plain"])
     guarded_stats = _stats(walls["guarded"], cpus["guarded"])

@@ -74,8 +74,15 @@ def test_a_lift_from_the_command_line_reaches_servers_that_share_their_risk_stat
             app, ["guard", "lift", str(suspension), "--officer", "user:rssi", "--reason", "appel"]
         )
         assert lifted.exit_code == 0, lifted.output
+        assert "oublié par les serveurs" in lifted.output
         assert exchange.exchange() == 1
         assert server.state(caller).throttle_times == []  # forgotten, as after an API lift
+        # Lifted already (its note lost, say): the command says so, and publishes it again.
+        again = cli.invoke(
+            app, ["guard", "lift", str(suspension), "--officer", "user:rssi", "--reason", "appel"]
+        )
+        assert again.exit_code == 1 and "déjà levée" in again.output
+        assert exchange.exchange() == 1
     finally:
         exchange._client.delete(exchange._key)
         rt.engine.dispose()

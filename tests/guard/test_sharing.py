@@ -5,7 +5,6 @@ Redis going away (quotas fail closed on their own)."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 import uuid
@@ -17,6 +16,7 @@ import pytest
 import redis
 
 from tests.guard.helpers import MONDAY_9H, ask, pro, q
+from vigie.guard import sharing
 from vigie.guard.engine import Decision, Guard
 from vigie.guard.features import Caller, Question
 from vigie.guard.gcra import MemoryQuotaStore
@@ -114,6 +114,22 @@ def test_an_origin_a_restarted_process_trusted_blindly_is_not_trusted_elsewhere(
     assert 66 not in first.state(caller).origins
 
 
+def test_a_step_up_proved_after_another_process_refused_the_origin_admits_it_here() -> None:
+    first, second = pair()
+    caller = pro()
+    assert ask(first, caller, q(1), MONDAY_9H, origin=10) is Decision.ALLOW
+    assert ask(first, caller, q(2), MONDAY_9H + 60, origin=66) is Decision.STEP_UP
+    second.replay(first.drain())
+    # Proved at +70 s, asked again at +90 s: the retry reaches the other process, which had
+    # never seen origin 66 itself. Without the first refusal's note it would ask again.
+    proved = MONDAY_9H + 70
+    assert ask(second, caller, q(2), MONDAY_9H + 90, origin=66, stepped_up_at=proved) is (
+        Decision.ALLOW
+    )
+    first.replay(second.drain())
+    assert ask(first, caller, q(3), MONDAY_9H + 120, origin=66) is Decision.ALLOW
+
+
 def test_throttles_slow_downs_and_lifts_travel() -> None:
     first, second = pair()
     caller = pro(structure=3)
@@ -197,6 +213,16 @@ def test_a_question_behind_the_clock_never_takes_a_day_back(late: str) -> None:
     assert (st.day, st.day_count, st.hour_count, st.baseline) == (day, 2, 2, baseline)
 
 
+def test_a_note_from_a_clock_far_ahead_does_not_hold_the_hour_slot() -> None:
+    """A day ahead: the questions that follow, on time, start their own slot again."""
+    _, second = pair()
+    caller = pro()
+    second.replay([(OBSERVED, caller, q(1), 1, True, MONDAY_9H + 86_400)])
+    for i in range(12):
+        assert ask(second, caller, q(2 + i), MONDAY_9H + i * 60) is Decision.ALLOW
+    assert second.state(caller).hour_count == 12
+
+
 def test_notes_survive_their_encoding() -> None:
     caller = Caller(7, "rpps:10101010101", Profession.optician, "2A", None)
     other = Caller(8, "rpps:20202020202", Profession.hospital, "971", 3)
@@ -209,13 +235,20 @@ def test_notes_survive_their_encoding() -> None:
         (SLOWED, other, None, 99.5),
         (FORGOTTEN, 8),
     ]
-    written, decoded = Decoder().decode(encode(events, 12.5))
-    assert (written, decoded) == (12.5, events)
+    batch = Decoder().decode(encode(events, 12.5, 3))
+    assert batch == (12.5, 3, events)
+    decoded = batch.events
     assert isinstance(decoded[0][2], Question)
     with pytest.raises(ValueError):
-        Decoder().decode(b'{"t": 1.0, "c": {}, "e": [[9, 1]]}')
+        Decoder().decode(b'{"t": 1.0, "s": 1, "c": {}, "e": [[9, 1]]}')
     with pytest.raises(ValueError):
-        Decoder().decode(b'{"t": 1.0, "c": {"7": ["rpps:1", "nurse", "75", null]}, "e": [[0, 7]]}')
+        Decoder().decode(
+            b'{"t": 1.0, "s": 1, "c": {"7": ["rpps:1", "nurse", "75", null]}, "e": [[0, 7]]}'
+        )
+    for row in (b"[1, 7, NaN]", b'[3, 7, "1", 2.0]', b"[2, 7, 1.5, 2.0]", b'[4, "7"]'):
+        with pytest.raises((TypeError, ValueError)):  # a NaN, a count as text, ...
+            Decoder().decode(b'{"t": 1.0, "s": 1, "c": {"7": ["rpps:1", "nurse", "75", null]},'
+                             b' "e": [' + row + b"]}")  # fmt: skip
 
 
 # --- through Redis ---------------------------------------------------------------------------
@@ -277,7 +310,7 @@ def test_the_thread_exchanges_and_a_closing_process_sends_its_last_notes(stream:
     assert two.replayed == 3
 
 
-def test_forged_altered_malformed_and_stale_batches_are_skipped(
+def test_forged_altered_malformed_repeated_and_misdated_batches_are_skipped(
     stream: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     first, second = pair()
@@ -285,29 +318,29 @@ def test_forged_altered_malformed_and_stale_batches_are_skipped(
     elsewhere = Guard(MemoryQuotaStore(), MemoryContainment())
     stranger = RiskExchange(elsewhere, redis.Redis.from_url(REDIS_URL), mac_key=b"x", key=stream)
     client = redis.Redis.from_url(REDIS_URL)
-    caller = pro(7)
     lift = [(FORGOTTEN, 7)]
     client.xadd(stream, stranger.seal(lift))  # another key: forged
     altered = one.seal(lift)
     altered[b"e"] = bytes(altered[b"e"]).replace(b"[4,7]", b"[4,8]")  # type: ignore[arg-type]
     client.xadd(stream, altered)
-    # Authentic, but an answered question's order number as text: nothing of it is replayed.
-    bad = encode([(OBSERVED, caller, q(1), 1, True, MONDAY_9H)], time.time())
-    bad = bad.replace(b'"75",1,', b'"75","x",', 1)
+    # Authentic, but an answered question's series as text: nothing of it is replayed.
     tag = b"someone"
-    mac = hmac.digest(MAC_KEY, tag + b"\x00" + bad, "sha256")
-    client.xadd(stream, {b"p": tag, b"e": bad, b"m": mac})
-    # Authentic but written two hours ago: written again by whoever can write to Redis.
-    stale = one.seal(lift)
-    stale[b"e"] = encode(lift, time.time() - 7_200)
-    stale[b"m"] = hmac.digest(MAC_KEY, one._tag + b"\x00" + stale[b"e"], "sha256")  # type: ignore[operator]
-    client.xadd(stream, stale)
+    bad = encode([(OBSERVED, pro(7), q(1), 1, True, MONDAY_9H)], time.time(), 1)
+    bad = bad.replace(b'"75",1,', b'"75","x",', 1)
+    client.xadd(stream, {b"p": tag, b"e": bad, b"m": sharing._mac(MAC_KEY, stream, tag, bad)})
+    # Authentic, then written again by whoever can write to Redis: the copy is refused.
+    once = one.seal([(FORGOTTEN, 9)])
+    client.xadd(stream, once)
+    client.xadd(stream, once)
+    # Authentic but dated two hours before its entry: written again long after, or a clock off.
+    old = encode(lift, time.time() - 7_200, 99)
+    client.xadd(stream, {b"p": tag, b"e": old, b"m": sharing._mac(MAC_KEY, stream, tag, old)})
     ask(first, pro(), q(1), MONDAY_9H)
     one.exchange()
     with caplog.at_level(logging.WARNING, logger="vigie.guard.sharing"):
-        assert two.exchange() == 2  # only the first guard's: its first origin and a question
-    assert two.skipped == 4 and 7 not in second._accounts
-    for reason in ("without this deployment's MAC", "malformed", "written again long after"):
+        assert two.exchange() == 3  # the lift of account 9 once, the first guard's two notes
+    assert two.skipped == 5 and 7 not in second._accounts
+    for reason in ("without this deployment's MAC", "malformed", "written again", "clock skew"):
         assert reason in caplog.text
 
 
@@ -334,10 +367,12 @@ def test_without_redis_the_notes_are_counted_lost_and_the_guard_goes_on(
     guard = Guard(MemoryQuotaStore(), MemoryContainment())
     nowhere = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     exchange = RiskExchange(guard, nowhere, mac_key=MAC_KEY, key="k")  # nothing listens there
-    guard.outbox = [(FORGOTTEN, 1)]
+    counted = (THROTTLED, pro(), MONDAY_9H)
+    guard.outbox = [(FORGOTTEN, 1), counted]
     with pytest.raises(redis.RedisError):
         exchange.exchange()
-    assert exchange.lost == 1
+    # The lift waits for the next batch (it must not be lost); a count would count twice.
+    assert guard.outbox == [(FORGOTTEN, 1)] and exchange.lost == 1
     with caplog.at_level(logging.WARNING, logger="vigie.guard.sharing"):
         exchange.close()  # the last exchange fails quietly, once logged
     assert "Redis unavailable" in caplog.text
@@ -370,3 +405,5 @@ def test_a_late_move_never_takes_the_platform_back_a_window_or_a_day() -> None:
     window, day = watch._rate_window, watch._day
     watch.moved(2, midnight - 5)  # a note from another process, a little behind
     assert (watch._rate_window, watch._day, watch._day_count) == (window, day, 2)
+    watch.moved(3, midnight - 3_600)  # an hour behind: a clock set back, its own window
+    assert (watch._rate_window, watch._day) == (window - 4, day - 1)

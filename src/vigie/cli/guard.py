@@ -6,6 +6,7 @@ import redis
 import typer
 
 from vigie.cli.common import console, fail, runtime
+from vigie.crypto.keyring import Keyring
 from vigie.db.engine import read_transaction, write_transaction
 from vigie.guard import service, sharing
 
@@ -54,19 +55,26 @@ def lift(
             )
         if outcome == "not_found":
             raise fail("suspension introuvable")
+        # Servers that share their risk state forget the account's, as after a lift by the API;
+        # published again when the suspension was lifted already (a lift whose note was lost).
+        forgotten = _forget_everywhere(rt.keyring, rt.settings.redis_url, account)
         if outcome == "already_lifted":
-            raise fail("suspension déjà levée")
+            raise fail("suspension déjà levée" + forgotten)
         console.print(
             f"suspension {suspension} levée ; les serveurs l'appliquent sous "
-            f"{service.CACHE_SECONDS:.0f} s"
+            f"{service.CACHE_SECONDS:.0f} s{forgotten}"
         )
-        url = rt.settings.redis_url
-        if url and account is not None:
-            # Servers sharing their risk state forget the account's, as after a lift by the API.
-            try:
-                sharing.publish_lift(rt.keyring, url, account)
-            except redis.RedisError:
-                console.print(
-                    "Redis injoignable : l'état de risque du compte reste celui des serveurs"
-                    " (levez la suspension par l'API, ou redémarrez-les)"
-                )
+
+
+def _forget_everywhere(keyring: Keyring, url: str | None, account: int | None) -> str:
+    """What became of the servers' risk state of the account, for the officer."""
+    if not url or account is None:
+        return ""
+    try:
+        sharing.publish_lift(keyring, url, account)
+    except (redis.RedisError, ValueError):
+        return (
+            " ; Redis injoignable : les serveurs gardent l'état de risque du compte jusqu'à leur"
+            " redémarrage (relancez cette commande quand Redis répond)"
+        )
+    return " ; état de risque du compte oublié par les serveurs"

@@ -20,7 +20,7 @@ from vigie.guard.gcra import QuotaStore
 from vigie.guard.platform import PlatformWatch
 from vigie.guard.quotas import checks_for
 from vigie.guard.risk import SLOW_MEMORY, AccountState, Shares
-from vigie.guard.sharing import FORGOTTEN, OBSERVED, ORIGIN, SLOWED, THROTTLED, Event
+from vigie.guard.sharing import FORGOTTEN, OBSERVED, ORIGIN, PENDING, SLOWED, THROTTLED, Event
 from vigie.guard.signals import (
     BEHAVIOUR_TO_SLOW,
     BEHAVIOUR_TO_SUSPEND,
@@ -233,7 +233,11 @@ class Guard:
             if self.outbox is not None:
                 self.outbox.append((ORIGIN, st.caller, origin, 0.0))
             return True
-        first = st.pending_origins.setdefault(origin, now)
+        first = st.pending_origins.get(origin)
+        if first is None:
+            first = st.pending_origins[origin] = now
+            if self.outbox is not None:  # a step-up after this moment admits it everywhere
+                self.outbox.append((PENDING, st.caller, origin, now))
         if stepped_up_at is None or stepped_up_at < first:
             return False
         del st.pending_origins[origin]
@@ -294,6 +298,18 @@ class Guard:
                         st.slowed_at = None if ago is None else st.questions - ago
                 elif kind == FORGOTTEN:
                     self._forget(event[1])
+                elif kind == PENDING:
+                    _, caller, origin, first = event
+                    st = self.state(caller)
+                    pending = st.pending_origins.get(origin)
+                    if origin not in st.origins and (pending is None or first < pending):
+                        st.pending_origins[origin] = first
+
+    def requeue(self, events: list[Event]) -> None:
+        """Notes that did not go out, first in line for the next batch."""
+        with self._lock:
+            if self.outbox is not None and events:
+                self.outbox[:0] = events
 
     def _replay_origin(self, st: AccountState, origin: int, since: float) -> None:
         known = st.origins

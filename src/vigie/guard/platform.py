@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from vigie.guard.risk import LATE
 from vigie.guard.signals import QUIET, SHARED_ORIGIN, Platform
 
 DAY = 86_400.0
@@ -66,16 +67,16 @@ class PlatformWatch:
 
     def moved(self, account: int, now: float) -> None:
         """An account was admitted from a new origin."""
-        # Windows and days only move forward: a late note from another process counts in the
-        # current one.
+        # A move a little behind the current window or day (a note from another process
+        # whose clock runs behind) counts in it; windows and days do not go back and forth.
         window = int(now // BURST_WINDOW)
-        if window > self._rate_window:
+        if window != self._rate_window and not _late(now, self._rate_window * BURST_WINDOW):
             if self._rate_window >= 0 and now >= self.burst_until:
                 self._rate += 0.05 * (self._rate_count - self._rate)
             self._rate_window, self._rate_count = window, 0
         self._rate_count += 1
         day = int(now // DAY)
-        if day > self._day:
+        if day != self._day and not _late(now, self._day * DAY):
             if self._day >= 0 and now >= self.burst_until:
                 last = self._day_count
                 self._daily = (
@@ -103,3 +104,8 @@ class PlatformWatch:
         self.burst_until = now + BURST_HOLD
         self.cohort = {a for _, a in moves}
         self.cohort_strangers = 0.3
+
+
+def _late(now: float, start: float) -> bool:
+    """A moment just before ``start`` (the current window's or day's)."""
+    return start - LATE <= now < start

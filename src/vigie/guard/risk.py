@@ -22,6 +22,7 @@ NEW_ORIGIN_MEMORY = 86_400.0  # an origin counts as new for a day after its step
 MAX_VIEWS = 8
 THROTTLE_MEMORY = 600.0
 SLOW_MEMORY = 3_600.0  # a slowed account stays slowed an hour at least
+LATE = 300.0  # seconds: a question this far behind the current hour slot still counts in it
 
 
 def local_clock(now: float) -> tuple[int, int, int]:
@@ -129,10 +130,11 @@ class AccountState:
         """Update the counters and ``view`` with one answered question; True when its patient is
         a stranger (born far from the practice and never seen by this account)."""
         patient, departement, series, order, cardless, agree = q  # one unpacking, not ten reads
-        if not self.hour_start <= now < self.hour_end and not now < self.hour_start < math.inf:
+        if not self.hour_start - LATE <= now < self.hour_end:
             # A new hour slot (local time is UTC+1: its days start on a slot too). A question
-            # earlier than the slot (another process's note ran ahead of this clock) counts in
-            # it: a day never goes back.
+            # a little earlier than the slot (another process's note ran ahead of this clock)
+            # counts in it, so that a day does not go back and forth; one far earlier (a clock
+            # set back, a note from a clock far ahead) starts its own slot, as it always did.
             day, hour, weekday = local_clock(now)
             if day != self.day:
                 self.roll_day(day, peers)

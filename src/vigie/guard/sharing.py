@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 import redis
@@ -40,20 +41,32 @@ THROTTLED = 1  # (THROTTLED, caller, now): a quota refusal
 ORIGIN = 2  # (ORIGIN, caller, origin, since): an origin admitted (0.0: the first, trusted)
 SLOWED = 3  # (SLOWED, caller, ago, until): slowed down that many questions ago (None: no more)
 FORGOTTEN = 4  # (FORGOTTEN, account): a security officer lifted its suspension
+PENDING = 5  # (PENDING, caller, origin, first_seen): an origin refused until a step-up
+# Notes that may be applied twice: sent again when Redis did not take them (a lift must not
+# be lost); counts (answered questions, refusals) would count twice, and are not.
+IDEMPOTENT = frozenset({ORIGIN, SLOWED, FORGOTTEN, PENDING})
+MAX_REQUEUED = 10_000
 
 Event = tuple[Any, ...]
 
 PERIOD = 0.1  # seconds between two exchanges
 READ_BATCHES = 1_000  # batches read per exchange at most (the rest at the next one)
 HISTORY = 60.0  # seconds: a process that starts replays the others' notes of the last minute
+SKEW_MS = 5_000  # a batch's date and its entry's id (the Redis server's clock) agree this well
 
 log = logging.getLogger(__name__)
 _new_question = tuple.__new__  # a Question from a row's slice, without NamedTuple's __new__
 
 
-def encode(events: list[Event], written: float) -> bytes:
-    """One batch, dated: each caller once, then the events as flat rows (an answered question
-    is about 60 bytes)."""
+class Batch(NamedTuple):
+    written: float  # the writer's clock
+    seq: int  # the writer's batch number: one written again is refused
+    events: list[Event]
+
+
+def encode(events: list[Event], written: float, seq: int = 0) -> bytes:
+    """One batch, dated and numbered: each caller once, then the events as flat rows (an
+    answered question is about 60 bytes)."""
     callers: dict[int, Caller] = {}
     rows: list[tuple[Any, ...]] = []
     for event in events:
@@ -72,11 +85,24 @@ def encode(events: list[Event], written: float) -> bytes:
         str(account): (c.subject, c.profession.value, c.departement, c.structure)
         for account, c in callers.items()
     }
-    return orjson.dumps({"t": written, "c": table, "e": rows})
+    return orjson.dumps({"t": written, "s": seq, "c": table, "e": rows})
+
+
+def _moment(value: Any) -> float:
+    if type(value) is not float or not math.isfinite(value):
+        raise TypeError("a moment")
+    return value
+
+
+def _integer(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError("an integer")
+    return value
 
 
 class Decoder:
-    """Events from another process's batch; a caller is built once per account."""
+    """Events from another process's batch; a caller is built once per account. Every field is
+    checked before anything is replayed: a bad batch leaves no half-replayed state behind."""
 
     def __init__(self) -> None:
         self._callers: dict[tuple[Any, ...], Caller] = {}
@@ -86,22 +112,21 @@ class Decoder:
         found = self._callers.get(key)
         if found is None:
             subject, profession, departement, structure = fields
-            if structure is not None and type(structure) is not int:
-                raise TypeError("structure")
-            found = Caller(account, str(subject), Profession(profession), str(departement),
-                           structure)  # fmt: skip
+            if structure is not None:
+                _integer(structure)
+            if type(subject) is not str or type(departement) is not str:
+                raise TypeError("a caller's fields")
+            found = Caller(account, subject, Profession(profession), departement, structure)
             if len(self._callers) > 100_000:
                 self._callers.clear()
             self._callers[key] = found
         return found
 
-    def decode(self, blob: bytes) -> tuple[float, list[Event]]:
-        """(when written, events); ValueError (or KeyError, TypeError, IndexError,
-        AttributeError) on a batch that is not one of ours."""
+    def decode(self, blob: bytes) -> Batch:
+        """ValueError (or KeyError, TypeError, IndexError, AttributeError) on a batch that is
+        not one of ours."""
         data = orjson.loads(blob)
-        written = data["t"]
-        if type(written) is not float:
-            raise TypeError("a batch's date")
+        written, seq = _moment(data["t"]), _integer(data["s"])
         callers = {int(a): self.caller(int(a), fields) for a, fields in data["c"].items()}
         events: list[Event] = []
         add = events.append
@@ -110,29 +135,31 @@ class Decoder:
             if kind == OBSERVED:
                 if len(row) != 11:
                     raise ValueError("an answered question has 11 fields")
-                # Checked here, so that a bad row leaves no half-replayed state behind.
                 _, account, patient, dep, series, order, cardless, agree, origin, ok, now = row
                 if not (
                     type(patient) is type(series) is type(order) is type(origin) is int
                     and type(dep) is str
                     and type(cardless) is type(agree) is type(ok) is bool
-                    and type(now) is float
                 ):
                     raise TypeError("an answered question's fields")
                 q = _new_question(Question, row[2:8])
-                add((kind, callers[account], q, origin, ok, now))
-            elif kind == ORIGIN:
-                add((kind, callers[row[1]], int(row[2]), float(row[3])))
+                add((kind, callers[account], q, origin, ok, _moment(now)))
+            elif kind in (ORIGIN, PENDING):
+                _, account, origin, moment = row
+                add((kind, callers[account], _integer(origin), _moment(moment)))
             elif kind == THROTTLED:
-                add((kind, callers[row[1]], float(row[2])))
+                _, account, moment = row
+                add((kind, callers[account], _moment(moment)))
             elif kind == SLOWED:
-                since = None if row[2] is None else int(row[2])
-                add((kind, callers[row[1]], since, float(row[3])))
+                _, account, ago, until = row
+                add((kind, callers[account], None if ago is None else _integer(ago),
+                     _moment(until)))  # fmt: skip
             elif kind == FORGOTTEN:
-                add((kind, int(row[1])))
+                _, account = row
+                add((kind, _integer(account)))
             else:
                 raise ValueError(f"unknown event kind {kind!r}")
-        return written, events
+        return Batch(written, seq, events)
 
 
 class RiskExchange:
@@ -160,6 +187,9 @@ class RiskExchange:
         self._thread: threading.Thread | None = None
         self._clock = clock
         self._warned: dict[str, float] = {}
+        self._seq = 0  # this process's batches, numbered
+        self._seen: dict[bytes, int] = {}  # each writer's last batch number replayed here
+        self._redis_ms: int | None = None  # the Redis server's clock, from the last entry id
         self.published = 0  # events sent (tests, diagnostics)
         self.replayed = 0  # events of the others applied here
         self.lost = 0  # events of this process that Redis did not take
@@ -181,40 +211,50 @@ class RiskExchange:
     def close(self) -> None:
         """Stop, after a last exchange (this process's latest notes go out)."""
         self._stop.set()
-        thread, self._thread = self._thread, None
+        thread = self._thread
         if thread is not None:
             thread.join(5)
             if thread.is_alive():
                 return  # still in an exchange: a second one now could replay entries twice
+            self._thread = None
         self._safely()
 
     def seal(self, events: list[Event]) -> dict[FieldT, EncodableT]:
-        return seal(self._mac_key, self._tag, events)
+        self._seq += 1
+        return seal(self._mac_key, self._key, self._tag, events, self._seq)
 
     def exchange(self) -> int:
         """Send this process's notes, replay the others'; the events replayed. RedisError when
-        Redis does not answer (the notes taken out are then lost, and counted: written twice
-        they would count twice)."""
+        Redis does not answer: the notes taken out that may be applied twice (origins,
+        slow-downs, lifts) go back to the outbox, the counts are lost (and counted)."""
         events = self.guard.drain()
         pipe = self._client.pipeline(transaction=False)
         if events:
-            # Trimmed by age, not length: twice the history a starting process reads.
-            oldest = f"{int((time.time() - 2 * HISTORY) * 1000)}-0"
+            # Trimmed by age on the Redis server's clock (the last entry id seen), not this
+            # host's: twice the history a starting process reads.
+            oldest = None
+            if self._redis_ms is not None:
+                oldest = f"{self._redis_ms - int(2 * HISTORY * 1000)}-0"
             pipe.xadd(self._key, self.seal(events), minid=oldest, approximate=True)
         pipe.xread({self._key: self._last}, count=READ_BATCHES)
         try:
             answers = pipe.execute()
         except redis.RedisError:
-            self.lost += len(events)
+            kept = [e for e in events if e[0] in IDEMPOTENT]
+            self.guard.requeue(kept[-MAX_REQUEUED:])
+            self.lost += len(events) - len(kept)
             raise
         self.published += len(events)
+        if events:
+            self._redis_ms = _ms(answers[0])
         replayed = 0
         for _stream, entries in answers[-1] or []:
             for entry_id, fields in entries:
                 self._last = entry_id
+                self._redis_ms = max(self._redis_ms or 0, _ms(entry_id))
                 if fields.get(b"p") == self._tag:
                     continue
-                batch = self._open(fields)
+                batch = self._open(entry_id, fields)
                 if batch:
                     # One batch at a time under the guard's lock: questions wait 1 ms at most.
                     self.guard.replay(batch)
@@ -222,20 +262,27 @@ class RiskExchange:
         self.replayed += replayed
         return replayed
 
-    def _open(self, fields: dict[bytes, bytes]) -> list[Event] | None:
+    def _open(self, entry_id: bytes, fields: dict[bytes, bytes]) -> list[Event] | None:
         tag, payload, mac = fields.get(b"p", b""), fields.get(b"e", b""), fields.get(b"m", b"")
-        if not hmac.compare_digest(_mac(self._mac_key, tag, payload), mac):
+        if not hmac.compare_digest(_mac(self._mac_key, self._key, tag, payload), mac):
             self._skip("risk exchange: a batch without this deployment's MAC was skipped")
             return None
         try:
-            written, events = self._decoder.decode(payload)
+            batch = self._decoder.decode(payload)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError):
             self._skip("risk exchange: a malformed batch was skipped")
             return None
-        if time.time() - written > 2 * HISTORY:
-            self._skip("risk exchange: a batch written again long after was skipped")
+        if abs(batch.written * 1000 - _ms(entry_id)) > SKEW_MS:
+            # Written again later, or a writer whose clock is off: either way, not now's notes.
+            self._skip("risk exchange: a batch dated away from its entry (clock skew?) skipped")
             return None
-        return events
+        if batch.seq <= self._seen.get(tag, 0):
+            self._skip("risk exchange: a batch written again was skipped")
+            return None
+        if len(self._seen) > 10_000:  # writers come and go with restarts
+            self._seen.clear()
+        self._seen[tag] = batch.seq
+        return batch.events
 
     def _skip(self, message: str) -> None:
         self.skipped += 1
@@ -279,17 +326,27 @@ def publish_lift(keyring: Keyring, url: str, account: int) -> None:
     risk state, as after a lift through the API. RedisError when Redis does not answer."""
     stream, mac_key = deployment(keyring)
     client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    client.xadd(stream, seal(mac_key, uuid.uuid4().hex.encode(), [(FORGOTTEN, account)]))
+    tag = uuid.uuid4().hex.encode()
+    client.xadd(stream, seal(mac_key, stream, tag, [(FORGOTTEN, account)], 1))
 
 
-def seal(mac_key: bytes, tag: bytes, events: list[Event]) -> dict[FieldT, EncodableT]:
+def seal(
+    mac_key: bytes, stream: str, tag: bytes, events: list[Event], seq: int
+) -> dict[FieldT, EncodableT]:
     """A batch as the stream holds it: the writer's tag, the payload and its MAC."""
-    payload = encode(events, time.time())
-    return {b"p": tag, b"e": payload, b"m": _mac(mac_key, tag, payload)}
+    payload = encode(events, time.time(), seq)
+    return {b"p": tag, b"e": payload, b"m": _mac(mac_key, stream, tag, payload)}
 
 
-def _mac(mac_key: bytes, tag: bytes, payload: bytes) -> bytes:
-    return hmac.digest(mac_key, tag + b"\x00" + payload, "sha256")
+def _mac(mac_key: bytes, stream: str, tag: bytes, payload: bytes) -> bytes:
+    """Over the stream's name, the writer's tag and the payload (its date and number in it)."""
+    return hmac.digest(mac_key, stream.encode() + b"\x00" + tag + b"\x00" + payload, "sha256")
+
+
+def _ms(entry_id: bytes | str) -> int:
+    """An entry id's milliseconds: the Redis server's clock when it was written."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-", 1)[0])
 
 
 def deployment(keyring: Keyring) -> tuple[str, bytes]:

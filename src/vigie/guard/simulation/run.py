@@ -36,6 +36,7 @@ from vigie.guard.simulation.world import (
 HONEST, RETRY, ATTACK = 0, 1, 2
 NEW_DEVICE_SHARE = 0.003  # honest accounts moving to a new device or network, per day
 STEP_UP_DELAY = 30.0
+PROOF_AHEAD = 1.0  # a step-up is proved this long before the question is asked again
 SHARE_LAG = PERIOD  # a note reaches the other processes this late (the exchange's period)
 
 
@@ -166,9 +167,11 @@ class Simulation:
         if verdict.decision is Decision.STEP_UP:
             h.step_ups += 1
             now += STEP_UP_DELAY
-            self.stepped[caller.account] = now
-            guard = self._worker()  # asked again: a new request
-            verdict = guard.admit(caller, q, origin, now, now)
+            # Proved a second before the question is asked again (a new request, which may
+            # reach another process).
+            self.stepped[caller.account] = now - PROOF_AHEAD
+            guard = self._worker()
+            verdict = guard.admit(caller, q, origin, now - PROOF_AHEAD, now)
         decision = verdict.decision
         if decision is Decision.ALLOW:
             decision = guard.observe(caller, q, origin, positive, now).decision
@@ -214,7 +217,7 @@ class Simulation:
         origin = 40_000_000 + account
         decision, wait = self._decide(index, q, origin, positive, now, self.stepped.get(-account))
         if decision is Decision.STEP_UP:  # the worst case: the attacker passes it
-            self.stepped[-account] = now + STEP_UP_DELAY
+            self.stepped[-account] = now + STEP_UP_DELAY - PROOF_AHEAD
             return STEP_UP_DELAY
         if decision is Decision.SUSPEND:
             attack.contained.setdefault(slot, now)
