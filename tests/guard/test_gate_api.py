@@ -196,22 +196,23 @@ def test_only_checks_that_need_redis_leave_the_event_loop(
     auth = {"Authorization": f"Bearer {professional_token(shared)}"}
     prefix, real = f"vigie:test:{uuid.uuid4().hex}:", RedisQuotaStore.from_url
     monkeypatch.setattr(RedisQuotaStore, "from_url", lambda url: real(url, prefix=prefix))
-    for runtime, waits in ((shared, True), (guarded_runtime, False)):
-        app, seen = _admissions(runtime, auth, monkeypatch, 3)
-        assert app.state.guard.waits is waits
-        services = app.state.services
-        light, heavy = not services.light_inline, not services.inline
-        if waits and not light:
-            # A pharmacist's first question leases nothing, the second one unit ahead (both ask
-            # Redis, after a try that took nothing); the third is admitted from that unit.
-            tried, asked = (light, False), (heavy, True)
-            assert seen == [tried, asked, tried, asked, tried], runtime.engine.dialect.name
-        else:  # quotas in memory, or every store call in threads: one try, waiting if need be
-            assert seen == [(light, True)] * 3
-        if runtime.engine.dialect.name == "postgresql":  # store calls there: threads or the loop
-            assert (heavy, light) == (True, False)
-    # The risk notes this deployment's apps published.
-    redis.Redis.from_url(update["redis_url"]).delete(sharing.deployment(shared.keyring)[0])
+    try:
+        for runtime, waits in ((shared, True), (guarded_runtime, False)):
+            app, seen = _admissions(runtime, auth, monkeypatch, 3)
+            assert app.state.guard.waits is waits
+            services = app.state.services
+            light, heavy = not services.light_inline, not services.inline
+            if waits and not light:
+                # A pharmacist's first question leases nothing, the second one unit ahead (both ask
+                # Redis, after a try that took nothing); the third is admitted from that unit.
+                tried, asked = (light, False), (heavy, True)
+                assert seen == [tried, asked, tried, asked, tried], runtime.engine.dialect.name
+            else:  # quotas in memory, or every store call in threads: one try, waiting if need be
+                assert seen == [(light, True)] * 3
+            if runtime.engine.dialect.name == "postgresql":  # store calls: threads or the loop
+                assert (heavy, light) == (True, False)
+    finally:  # the risk notes this deployment's apps published
+        redis.Redis.from_url(update["redis_url"]).delete(sharing.deployment(shared.keyring)[0])
 
 
 def test_shared_quota_through_redis_between_two_apps(guarded_runtime: Runtime) -> None:
