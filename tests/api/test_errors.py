@@ -38,6 +38,19 @@ def test_unknown_fields_are_named_without_echoing_the_key(
     assert ["card", "(champ inconnu)"] in [d["loc"] for d in response.json()["details"]]
 
 
+def test_field_errors_are_said_in_french(client: TestClient, auth: dict[str, str]) -> None:
+    body = request(ALICE)
+    del body["date"]
+    body["patient"]["birth_date"] = "hier"
+    body["card"]["surprise"] = 1
+    details = client.post("/v1/eligibility", json=body, headers=auth).json()["details"]
+    said = {tuple(d["loc"]): (d["type"], d["msg"]) for d in details}
+    assert said[("date",)] == ("missing", "champ obligatoire")
+    assert said[("patient", "birth_date")][1] == "date attendue (AAAA-MM-JJ)"
+    assert said[("card", "(champ inconnu)")] == ("extra_forbidden", "champ non autorisé")
+    assert "hier" not in str(details)
+
+
 def test_minus_zero_amounts_come_back_as_zero(client: TestClient, auth: dict[str, str]) -> None:
     line = dict(GP_LINE, billed="-0", br="0", amo_deduction="0")
     answer = client.post("/v1/eligibility", json=request(ALICE, lines=[line]), headers=auth).json()

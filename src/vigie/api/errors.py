@@ -79,15 +79,61 @@ def fhir_error(status: int, message: str, headers: dict[str, str] | None = None)
     return Response(body, status, headers, "application/fhir+json")
 
 
+# Pydantic's own messages are English: the usual ones in French, for the people who read them
+# (the type stays, for programs). Our validators' messages (value_error) are French already.
+FRENCH_MESSAGES: dict[str, str] = {
+    "missing": "champ obligatoire",
+    "extra_forbidden": "champ non autorisé",
+    "string_type": "texte attendu",
+    "string_too_short": "texte trop court",
+    "string_too_long": "texte trop long",
+    "string_pattern_mismatch": "format invalide",
+    "int_type": "nombre entier attendu",
+    "int_parsing": "nombre entier attendu",
+    "int_from_float": "nombre entier attendu",
+    "float_type": "nombre attendu",
+    "float_parsing": "nombre attendu",
+    "decimal_type": "nombre décimal attendu",
+    "decimal_parsing": "nombre décimal attendu",
+    "decimal_max_digits": "trop de chiffres",
+    "decimal_max_places": "trop de décimales",
+    "bool_type": "vrai ou faux attendu",
+    "bool_parsing": "vrai ou faux attendu",
+    "date_type": "date attendue (AAAA-MM-JJ)",
+    "date_parsing": "date attendue (AAAA-MM-JJ)",
+    "date_from_datetime_parsing": "date attendue (AAAA-MM-JJ)",
+    "datetime_type": "date et heure attendues",
+    "datetime_parsing": "date et heure attendues",
+    "list_type": "liste attendue",
+    "dict_type": "objet attendu",
+    "model_type": "objet attendu",
+    "model_attributes_type": "objet attendu",
+    "too_short": "trop peu d'éléments",
+    "too_long": "trop d'éléments",
+    "greater_than": "valeur trop petite",
+    "greater_than_equal": "valeur trop petite",
+    "less_than": "valeur trop grande",
+    "less_than_equal": "valeur trop grande",
+    "literal_error": "valeur non autorisée",
+    "enum": "valeur non autorisée",
+    "json_invalid": "JSON invalide",
+    "json_type": "JSON attendu",
+}
+
+
 def validation_details(errors: Any) -> list[dict[str, Any]]:
     """Where and why, from pydantic errors, dropping ``input`` and ``ctx`` (they echo values)."""
     details = []
     for error in errors:
         loc = [p for p in error.get("loc", ()) if p != "body"]
-        if error.get("type") == "extra_forbidden" and loc:
+        kind = str(error.get("type", ""))
+        if kind == "extra_forbidden" and loc:
             loc[-1] = "(champ inconnu)"  # the caller's own key: it could be anything, a NIR too
-        message = str(error.get("msg", "valeur invalide")).removeprefix("Value error, ")
-        details.append({"loc": loc, "msg": message, "type": error.get("type", "")})
+        if kind == "value_error":
+            message = str(error.get("msg", "valeur invalide")).removeprefix("Value error, ")
+        else:
+            message = FRENCH_MESSAGES.get(kind, "valeur invalide")
+        details.append({"loc": loc, "msg": message, "type": kind})
     return details
 
 
