@@ -26,7 +26,6 @@ from vigie.guard.features import Caller, Question, origin_of, practice_departeme
 from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable, WouldWait
 from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.service import StoreContainment
-from vigie.guard.sharing import RiskExchange
 from vigie.identity.principal import Principal
 from vigie.identity.service import ProfessionalView
 from vigie.runtime import Runtime
@@ -90,7 +89,7 @@ class GuardServices:
     clock: Callable[[], float] = time.time  # the guard's "now" (a benchmark's simulated one)
     # With Redis: the risk state shared with the deployment's other server processes (started
     # and closed with the application).
-    exchange: RiskExchange | None = None
+    exchange: sharing.RiskExchange | None = None
 
 
 def build_guard(runtime: Runtime) -> GuardServices | None:

@@ -240,11 +240,7 @@ class Guard:
                 self.outbox.append((PENDING, st.caller, origin, now))
         if stepped_up_at is None or stepped_up_at < first:
             return False
-        del st.pending_origins[origin]
-        if len(known) >= MAX_ORIGINS:
-            del known[min(known, key=known.__getitem__)]
-        known[origin] = now
-        self.platform.moved(st.caller.account, now)
+        self._trust(st, origin, now)
         if self.outbox is not None:
             self.outbox.append((ORIGIN, st.caller, origin, now))
         return True
@@ -317,7 +313,13 @@ class Guard:
             # Another process trusted it as the first it saw (it had just started): here the
             # account has origins already, and this one still needs a step-up.
             return
+        self._trust(st, origin, since)
+
+    def _trust(self, st: AccountState, origin: int, since: float) -> None:
+        """An origin admitted after a step-up (``since`` its moment; 0.0: a first origin):
+        the oldest known one makes room, and the platform notes the move."""
         st.pending_origins.pop(origin, None)
+        known = st.origins
         if len(known) >= MAX_ORIGINS:
             del known[min(known, key=known.__getitem__)]
         known[origin] = since
