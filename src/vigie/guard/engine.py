@@ -19,7 +19,7 @@ from vigie.guard.features import Caller, Question
 from vigie.guard.gcra import QuotaStore
 from vigie.guard.platform import PlatformWatch
 from vigie.guard.quotas import checks_for
-from vigie.guard.risk import SLOW_MEMORY, AccountState, Shares
+from vigie.guard.risk import SLOW_MEMORY, AccountState, Shares, learn
 from vigie.guard.sharing import FORGOTTEN, OBSERVED, ORIGIN, PENDING, SLOWED, THROTTLED, Event
 from vigie.guard.signals import (
     BEHAVIOUR_TO_SLOW,
@@ -163,7 +163,7 @@ class Guard:
             st = self.state(caller)
             peers = st.peers
             view = st.view(origin, peers)
-            stranger = st.learn(q, positive, now, peers, view)
+            stranger = learn(st, q, positive, now, peers, view)
             if self.outbox is not None:
                 self.outbox.append((OBSERVED, caller, q, origin, positive, now))
             platform = self._platform(caller, origin, now, stranger)
@@ -278,7 +278,7 @@ class Guard:
                 if kind == OBSERVED:
                     _, caller, q, origin, positive, now = event
                     st = self.state(caller)
-                    stranger = st.learn(q, positive, now, st.peers, st.view(origin, st.peers))
+                    stranger = learn(st, q, positive, now, st.peers, st.view(origin, st.peers))
                     self._platform(caller, origin, now, stranger)
                 elif kind == THROTTLED:
                     self.state(event[1]).throttled(event[2])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from vigie.guard.quotas import Check, Checks
@@ -55,6 +55,46 @@ NEVER = float("-inf")  # the TAT of a key never asked (or swept): any moment adm
 SWEEP_EVERY = 3_600.0
 
 
+def take_in_one_pass(
+    tats: array[float], windows: Sequence[tuple[int, float, float]], now: float, slack: float
+) -> float:
+    """Charge one unit on each window (slot, interval, period) of ``tats``, each slot listed
+    once: 0.0, or the longest wait with nothing charged. One pass, charging as it goes (a
+    window idle since its last unit cannot refuse); a refusal, rare, puts back what was charged.
+    The same comparisons as the two-pass rule, so a NaN admits there as here. Its C twin
+    (_speedups.take) runs where built: the same operations in the same order."""
+    before: list[float] = []
+    for slot, interval, period in windows:
+        tat = tats[slot]
+        if tat > now and tat + interval - period - now > slack:
+            for (charged, _, _), old in zip(windows, before, strict=False):
+                tats[charged] = old
+            return _longest_wait(tats, windows, now)
+        before.append(tat)
+        tats[slot] = tat + interval if tat > now else now + interval
+    return 0.0
+
+
+def _longest_wait(
+    tats: array[float], windows: Sequence[tuple[int, float, float]], now: float
+) -> float:
+    return max(
+        (tats[slot] if tats[slot] > now else now) + interval - period - now
+        for slot, interval, period in windows
+    )
+
+
+_take_in_one_pass: Callable[
+    [array[float], Sequence[tuple[int, float, float]], float, float], float
+] = take_in_one_pass
+try:  # the C twin, built with the package (a compiler was there); else Python's
+    from vigie.guard import _speedups
+except ImportError:  # pragma: no cover - an installation without a C compiler
+    pass
+else:
+    _take_in_one_pass = _speedups.take
+
+
 class MemoryQuotaStore:
     """One process's quotas: each key's TAT in one array of doubles, a slot per key.
 
@@ -70,7 +110,6 @@ class MemoryQuotaStore:
         self._tat = array("d")
         self._generation = 0
         self._swept = 0.0
-        self._before = [0.0] * 16  # a take's TATs as they were (for a refusal's put-back)
         self._lock = threading.Lock()
 
     def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
@@ -85,34 +124,12 @@ class MemoryQuotaStore:
                 windows, one_pass = self._resolve(checks)
             if not one_pass:
                 return self._take_twice_listed(windows, now)
-            # One pass, charging as it goes (a window idle since its last unit cannot refuse);
-            # a refusal, rare, puts back what was charged and says the longest wait. The same
-            # comparisons as the two-pass rule below, so a NaN admits there as here.
-            tats = self._tat
-            before = self._before
-            for i, (slot, interval, period) in enumerate(windows):
-                tat = before[i] = tats[slot]
-                if tat > now:
-                    if tat + interval - period - now > SLACK:
-                        for j in range(i):
-                            tats[windows[j][0]] = before[j]
-                        return self._longest_wait(windows, now)
-                    tats[slot] = tat + interval
-                else:
-                    tats[slot] = now + interval
-            return 0.0
-
-    def _longest_wait(self, windows: Sequence[tuple[int, float, float]], now: float) -> float:
-        tats = self._tat
-        return max(
-            (tats[slot] if tats[slot] > now else now) + interval - period - now
-            for slot, interval, period in windows
-        )
+            return _take_in_one_pass(self._tat, windows, now, SLACK)
 
     def _take_twice_listed(self, windows: Sequence[tuple[int, float, float]], now: float) -> float:
         """A key listed more than once (no quota table does it): every copy is judged on the
         key's TAT before the question, then charged in turn, in two passes."""
-        delay = self._longest_wait(windows, now)
+        delay = _longest_wait(self._tat, windows, now)
         if delay > SLACK:
             return delay
         tats = self._tat
@@ -143,8 +160,6 @@ class MemoryQuotaStore:
                 self._tat.append(NEVER)
             windows.append((slot, period / limit, period))
         found = tuple(windows)
-        if len(found) > len(self._before):
-            self._before.extend([0.0] * (len(found) - len(self._before)))
         one_pass = len({slot for slot, _, _ in found}) == len(found)
         if type(checks) is Checks:
             checks.noted = (self, self._generation, found, one_pass)

@@ -9,9 +9,10 @@ practice; volumes, patients seen and baselines are the account's.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vigie.guard.baselines import Peers, next_baseline
+from vigie.guard.baselines import PEER_STEP, Peers, next_baseline
 from vigie.guard.features import Caller, Question
 from vigie.guard.quotas import Checks
 
@@ -126,21 +127,24 @@ class AccountState:
         times = self.throttle_times
         return sum(1 for t in times if now - t < THROTTLE_MEMORY) if times else 0
 
+    def enter_slot(self, now: float, peers: Peers) -> None:
+        """A new hour slot (local time is UTC+1: its days start on a slot too). A question a
+        little earlier than the slot (another process's note ran ahead of this clock) counts in
+        it, so that a day does not go back and forth; one far earlier (a clock set back, a note
+        from a clock far ahead) starts its own slot, as it always did."""
+        day, hour, weekday = local_clock(now)
+        if day != self.day:
+            self.roll_day(day, peers)
+        start = now // 3_600 * 3_600
+        self.hour_start, self.hour_end = start, start + 3_600
+        self.hour_count, self.off_now = 0, off_hours(hour, weekday)
+
     def learn(self, q: Question, positive: bool, now: float, peers: Peers, view: Shares) -> bool:
         """Update the counters and ``view`` with one answered question; True when its patient is
         a stranger (born far from the practice and never seen by this account)."""
         patient, departement, series, order, cardless, agree = q  # one unpacking, not ten reads
         if not self.hour_start - LATE <= now < self.hour_end:
-            # A new hour slot (local time is UTC+1: its days start on a slot too). A question
-            # a little earlier than the slot (another process's note ran ahead of this clock)
-            # counts in it, so that a day does not go back and forth; one far earlier (a clock
-            # set back, a note from a clock far ahead) starts its own slot, as it always did.
-            day, hour, weekday = local_clock(now)
-            if day != self.day:
-                self.roll_day(day, peers)
-            start = now // 3_600 * 3_600
-            self.hour_start, self.hour_end = start, start + 3_600
-            self.hour_count, self.off_now = 0, off_hours(hour, weekday)
+            self.enter_slot(now, peers)
         self.hour_count += 1
         self.day_count += 1
         self.questions += 1
@@ -186,3 +190,19 @@ class AccountState:
         if len(self.origins) < 2:
             return False
         return now - max(self.origins.values()) < NEW_ORIGIN_MEMORY
+
+
+# What the engine calls for each answered question: AccountState.learn, or its C twin where the
+# package was built with it (the same fields, the same operations in the same order; about
+# three microseconds less a question, a tenth of the guard's cost).
+learn: Callable[[AccountState, Question, bool, float, Peers, Shares], bool] = AccountState.learn
+try:
+    from vigie.guard import _speedups
+except ImportError:  # pragma: no cover - an installation without a C compiler
+    pass
+else:
+    _speedups.bind(
+        AccountState, Caller, Shares, Peers, ALPHA, CARDLESS_ALPHA, PEER_STEP, SEEN_GENERATION,
+        LATE,
+    )  # fmt: skip
+    learn = _speedups.learn

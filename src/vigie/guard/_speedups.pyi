@@ -1,0 +1,20 @@
+from array import array
+from collections.abc import Sequence
+from typing import Any
+
+def take(
+    tats: array[float], windows: Sequence[tuple[int, float, float]], now: float, slack: float, /
+) -> float: ...
+def bind(
+    account: type,
+    caller: type,
+    shares: type,
+    peers: type,
+    alpha: float,
+    cardless_alpha: float,
+    peer_step: float,
+    seen_generation: int,
+    late: float,
+    /,
+) -> None: ...
+def learn(st: Any, q: Any, positive: bool, now: float, peers: Any, view: Any, /) -> bool: ...

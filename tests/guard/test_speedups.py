@@ -1,0 +1,220 @@
+"""The C twins (vigie.guard._speedups) against their Python references, on random input: the same
+answers and the same states, bit for bit. The extension is part of the package: a build that
+lost it fails here rather than running the slower Python quietly."""
+
+from __future__ import annotations
+
+import math
+import struct
+from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.guard.helpers import MONDAY_9H, pro
+from vigie.guard import _speedups, gcra, risk
+from vigie.guard.baselines import PEER_STEP, initial_peers
+from vigie.guard.features import Question
+from vigie.guard.gcra import SLACK, take_in_one_pass
+from vigie.guard.risk import AccountState, Shares
+from vigie.identity.identifiers import Profession
+
+
+def bits(values: Any) -> list[bytes]:
+    """Floats as their bytes: NaN equals NaN, 0.0 differs from -0.0."""
+    return [struct.pack("<d", x) for x in values]
+
+
+def test_the_package_runs_the_c_twins() -> None:
+    assert gcra._take_in_one_pass is _speedups.take
+    assert risk.learn is _speedups.learn
+
+
+# --- GCRA: gcra.take_in_one_pass -------------------------------------------------------------
+
+moments = st.one_of(
+    st.floats(1.7e9, 1.8e9),
+    st.sampled_from([gcra.NEVER, math.inf, math.nan, 0.0, -0.0]),
+)
+limits = st.sampled_from([(1, 60.0), (6, 60.0), (400, 86_400.0), (6_000, 2_592_000.0), (3, 7.0)])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    tats=st.lists(moments, min_size=1, max_size=20),
+    picks=st.lists(st.tuples(st.integers(0, 19), limits), min_size=1, max_size=20),
+    now=st.floats(1.7e9, 1.8e9),
+    behind=st.sampled_from([0.0, 1e-4, 0.5, 30.0]),
+)
+def test_take_in_c_is_take_in_python(
+    tats: list[float], picks: list[tuple[int, tuple[int, float]]], now: float, behind: float
+) -> None:
+    windows, slots = [], set()
+    for slot, (limit, period) in picks:
+        slot %= len(tats)
+        if slot not in slots:  # one pass: each slot once (gcra's own rule)
+            slots.add(slot)
+            windows.append((slot, period / limit, period))
+    # TATs just ahead of now: some windows full to the unit, some with room.
+    ahead = [t if not 1.7e9 <= t <= 1.8e9 else now + (t - 1.75e9) / 1e6 - behind for t in tats]
+    in_python, in_c = array("d", ahead), array("d", ahead)
+    expected = take_in_one_pass(in_python, tuple(windows), now, SLACK)
+    found = _speedups.take(in_c, tuple(windows), now, SLACK)
+    assert bits([found]) == bits([expected])
+    assert bits(in_c) == bits(in_python)
+
+
+def test_take_refuses_with_nothing_charged_and_says_the_longest_wait() -> None:
+    now = 1_800_000_000.0
+    tats = array("d", [now + 55.0, now + 86_000.0, gcra.NEVER])
+    windows = ((2, 10.0, 60.0), (0, 10.0, 60.0), (1, 216.0, 86_400.0))
+    assert _speedups.take(tats, windows, now, SLACK) == 5.0  # the minute's, not the day's
+    assert list(tats) == [now + 55.0, now + 86_000.0, gcra.NEVER]  # the first put back
+
+
+@pytest.mark.parametrize(
+    ("tats", "windows", "error"),
+    [
+        ([0.0], ((1, 1.0, 60.0),), IndexError),
+        ([0.0], ((-1, 1.0, 60.0),), IndexError),
+        ([0.0], ((0, "1", 60.0),), TypeError),
+        ([0.0], ((0, 1.0),), TypeError),
+        ([0.0], [(0, 1.0, 60.0)], TypeError),
+        ([0.0, 0.0], ((0, 1.0, 60.0), (1, None, 60.0)), TypeError),
+    ],
+)
+def test_take_refuses_malformed_windows_and_leaves_nothing_charged(
+    tats: list[float], windows: Any, error: type[Exception]
+) -> None:
+    held = array("d", tats)
+    with pytest.raises(error):
+        _speedups.take(held, windows, 100.0, SLACK)
+    assert list(held) == tats
+
+
+def test_take_needs_an_array_of_doubles() -> None:
+    with pytest.raises(TypeError):
+        _speedups.take(array("f", [0.0]), ((0, 1.0, 60.0),), 100.0, SLACK)
+    with pytest.raises(TypeError):
+        _speedups.take([0.0], ((0, 1.0, 60.0),), 100.0, SLACK)  # type: ignore[arg-type]
+
+
+def test_take_beyond_the_stack_buffer() -> None:
+    now = 1_800_000_000.0
+    windows = tuple((i, 1.0, 60.0) for i in range(40))
+    in_python, in_c = array("d", [now] * 40), array("d", [now] * 40)
+    in_python[39] = in_c[39] = now + 60.0  # the last window refuses: 39 put back
+    assert _speedups.take(in_c, windows, now, SLACK) == take_in_one_pass(
+        in_python, windows, now, SLACK
+    )
+    assert bits(in_c) == bits(in_python) == bits([now] * 39 + [now + 60.0])
+
+
+# --- risk: AccountState.learn ----------------------------------------------------------------
+
+
+def state_of(st: AccountState) -> dict[str, object]:
+    """Every field, the peers' and the views' shares included (floats by their bits)."""
+    found: dict[str, object] = {}
+    for f in fields(st):
+        value = getattr(st, f.name)
+        if f.name == "checks":
+            continue
+        if f.name == "views":
+            value = {o: [getattr(v, g.name) for g in fields(Shares)] for o, v in value.items()}
+        elif f.name == "peers":
+            value = [getattr(value, g.name) for g in fields(value)]
+        found[f.name] = repr(value) if not isinstance(value, float) else bits([value])
+    return found
+
+
+@contextmanager
+def generation(size: int) -> Iterator[None]:
+    """Patients remembered per generation, for a test (both twins read the constant)."""
+    old = risk.SEEN_GENERATION
+    risk.SEEN_GENERATION = size
+    _speedups.bind(
+        AccountState, type(pro()), Shares, type(initial_peers()[Profession.nurse]), risk.ALPHA,
+        risk.CARDLESS_ALPHA, PEER_STEP, size, risk.LATE,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        risk.SEEN_GENERATION = old
+        _speedups.bind(
+            AccountState, type(pro()), Shares, type(initial_peers()[Profession.nurse]),
+            risk.ALPHA, risk.CARDLESS_ALPHA, PEER_STEP, old, risk.LATE,
+        )  # fmt: skip
+
+
+questions = st.tuples(
+    st.integers(0, 40),  # patient: few, so that some come back
+    st.sampled_from(["75", "2A", "971", "13"]),
+    st.integers(0, 3),  # series
+    st.sampled_from([0, 1, 2, 3, 4, 7, 999, 2**70, -(2**70)]),  # order, some far from 3 digits
+    st.booleans(),  # cardless
+    st.booleans(),  # agree
+    st.booleans(),  # positive
+    st.sampled_from([0.0, 61.0, 3_000.0, -200.0, -4_000.0, 86_400.0]),  # time step
+    st.integers(0, 2),  # origin
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(questions, min_size=1, max_size=60))
+def test_learn_in_c_is_learn_in_python(steps: list[tuple[Any, ...]]) -> None:
+    caller = pro(3, Profession.pharmacist, "75", structure=9)
+    peers_py, peers_c = initial_peers(), initial_peers()
+    in_python = AccountState.fresh(caller, peers_py[caller.profession])
+    in_c = AccountState.fresh(caller, peers_c[caller.profession])
+    now = MONDAY_9H
+    with generation(7):  # a small generation: the sets roll over too
+        for patient, dep, series, order, cardless, agree, positive, step, origin in steps:
+            now += step
+            question = Question(patient, dep, series, order, cardless, agree)
+            expected = AccountState.learn(
+                in_python, question, positive, now, in_python.peers,
+                in_python.view(origin, in_python.peers),
+            )  # fmt: skip
+            found = _speedups.learn(
+                in_c, question, positive, now, in_c.peers, in_c.view(origin, in_c.peers)
+            )
+            assert found is expected
+            assert state_of(in_c) == state_of(in_python)
+
+
+def test_learn_refuses_what_is_not_an_account_state() -> None:
+    caller = pro()
+    peers = initial_peers()[caller.profession]
+    account = AccountState.fresh(caller, peers)
+    question = Question(1, "75", 1, 1, False, True)
+    view = account.view(1, peers)
+    with pytest.raises(TypeError):
+        _speedups.learn(object(), question, True, MONDAY_9H, peers, view)
+    with pytest.raises(TypeError):
+        _speedups.learn(account, (1, "75"), True, MONDAY_9H, peers, view)
+    with pytest.raises(TypeError):
+        _speedups.learn(account, question, True, MONDAY_9H, view, peers)
+    assert account.questions == 0
+
+
+def test_bind_refuses_a_class_without_the_slots() -> None:
+    class Plain:
+        pass
+
+    with pytest.raises(AttributeError):
+        _speedups.bind(Plain, Plain, Plain, Plain, 0.1, 0.2, 0.1, 10, 300.0)
+    assert risk.learn is _speedups.learn  # still bound to the real classes
+    caller = pro()
+    peers = initial_peers()[caller.profession]
+    account = AccountState.fresh(caller, peers)
+    assert not _speedups.learn(
+        account, Question(1, "75", 1, 1, False, True), True, MONDAY_9H, peers,
+        account.view(1, peers),
+    )  # fmt: skip
+    assert account.questions == 1
