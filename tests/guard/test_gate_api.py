@@ -15,13 +15,13 @@ from sqlalchemy import select
 
 from tests.factories import ALICE, BOB, load_people, professional_token, request
 from vigie.api.app import create_app
-from vigie.api.guard_gate import Callers, Gate
+from vigie.api.guard_gate import Callers, Gate, Origins
 from vigie.api.guard_routes import officer_only
 from vigie.audit.models import LogEntry
 from vigie.db.engine import read_transaction, write_transaction
 from vigie.guard import sharing
 from vigie.guard.engine import Alert
-from vigie.guard.features import Caller
+from vigie.guard.features import Caller, origin_of
 from vigie.guard.quotas import ACCOUNT
 from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.service import save_suspension
@@ -363,3 +363,19 @@ def test_a_caller_is_built_once_per_account_and_again_when_the_account_changes()
     moved = callers.of(ProfessionalView(7, "10000000007", Profession.nurse, "13001", 3))
     assert (moved.departement, moved.structure) == ("13", 3)
     assert callers.of(ProfessionalView(8, "10000000008", Profession.nurse, "75011", None)) != moved
+
+
+def test_an_origin_is_computed_once_per_address_and_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    origins = Origins()
+    first = origins.of("192.0.2.7", b"logiciel/1.0")
+    assert first == origin_of("192.0.2.7", "logiciel/1.0")
+    assert origins.of("192.0.2.9", b"logiciel/1.0") == first  # the same /24 network
+    assert origins.of("192.0.2.7", None) == origin_of("192.0.2.7", None)
+    assert origins.of(None, None) == origin_of(None, None)
+    assert origins.of("192.0.2.7", b"autre") != first
+    # A flood of new agents (an attacker rotating them) forgets them all, never grows past MAX.
+    monkeypatch.setattr(Origins, "MAX", 3)
+    for i in range(10):
+        origins.of("198.51.100.1", b"agent/%d" % i)
+        assert len(origins.known) <= 3
+    assert origins.of("192.0.2.7", b"logiciel/1.0") == first
