@@ -10,6 +10,7 @@ from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
+from datetime import date
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.guard.helpers import MONDAY_9H, pro
-from vigie.guard import _speedups, gcra, risk
+from vigie.guard import _speedups, features, gcra, risk
 from vigie.guard.baselines import PEER_STEP, initial_peers
 from vigie.guard.features import Question
 from vigie.guard.gcra import SLACK, take_in_one_pass
@@ -218,3 +219,63 @@ def test_bind_refuses_a_class_without_the_slots() -> None:
         account.view(1, peers),
     )  # fmt: skip
     assert account.questions == 1
+
+
+# --- features: question ----------------------------------------------------------------------
+
+
+@contextmanager
+def digests(key: bytes | None) -> Iterator[None]:
+    """The process's digests keyed by ``key`` (None: Python's hash), then as they were."""
+    saved = features._KEYED, features._HASH_KEY_RANDOM
+    try:
+        if key is not None:
+            features.share_digests(key)
+        yield
+    finally:
+        features._KEYED, features._HASH_KEY_RANDOM = saved
+        features._bind_question()
+
+
+nirs = st.one_of(
+    st.from_regex(r"[12][0-9]{4}(2A|2B|97|98|[0-9]{2})[0-9]{6}([0-9]{2})?", fullmatch=True),
+    st.text(alphabet="0123456789AB²٣ ", max_size=16),  # short, odd, Unicode digits
+)
+
+
+@pytest.mark.parametrize("key", [None, b"deployment-key"])
+@settings(max_examples=300, deadline=None)
+@given(
+    nir=nirs,
+    born=st.dates(),
+    rank=st.integers(1, 999),
+    account=st.integers(-(2**40), 2**40),
+    cardless=st.booleans(),
+    agree=st.booleans(),
+)
+def test_question_in_c_is_question_in_python(
+    key: bytes | None, nir: str, born: date, rank: int, account: int, cardless: bool, agree: bool
+) -> None:
+    with digests(key):
+        try:
+            expected: Question | type[Exception] = features.question(
+                nir, born, rank, account=account, cardless=cardless, agree=agree
+            )
+        except ValueError:  # int() of a Unicode digit that is not decimal ('²')
+            expected = ValueError
+        try:
+            found: Question | type[Exception] = _speedups.question(
+                nir, born, rank, account=account, cardless=cardless, agree=agree
+            )
+        except ValueError:
+            found = ValueError
+    assert found == expected
+    assert type(found) is type(expected)
+
+
+def test_the_gate_builds_its_questions_in_c() -> None:
+    assert features.question_of is _speedups.question
+    with pytest.raises(TypeError):
+        _speedups.question("1850175123456", date(1985, 1, 1), 1, account=1, cardless=False)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        _speedups.question(None, date(1985, 1, 1), 1, account=1, cardless=False, agree=True)  # type: ignore[arg-type]

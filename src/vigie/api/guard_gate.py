@@ -22,7 +22,7 @@ from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
 from vigie.guard import sharing
 from vigie.guard.engine import Decision, Guard, Verdict
-from vigie.guard.features import Caller, Question, origin_of, practice_departement, question
+from vigie.guard.features import Caller, Question, origin_of, practice_departement, question_of
 from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable, WouldWait
 from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.service import StoreContainment
@@ -174,7 +174,7 @@ class Gate:
         self.fhir = fhir
         self.caller = services.callers.of(view)
         patient = body.patient
-        self.question: Question = question(
+        self.question: Question = question_of(
             patient.nir, patient.birth_date, patient.birth_rank, account=self.caller.account,
             cardless=body.card is None, agree=body.mode == "agree",
         )  # fmt: skip
@@ -191,8 +191,7 @@ class Gate:
         # The caller's last proof of identity: a portal session's step-up, a token's auth_time
         # (or iat); None: never re-authenticated.
         principal: Principal | None = scope.get(PRINCIPAL)
-        proved = principal.step_up_at if principal is not None else None
-        self.stepped_up_at: float | None = proved.timestamp() if proved is not None else None
+        self.stepped_up_at = principal.step_up_epoch if principal is not None else None
 
     def admit(self, wait: bool = True) -> Response | None:
         """None: admitted; WouldWait (``wait`` False) when the quotas need the network."""

@@ -505,6 +505,226 @@ learn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(far && unseen);
 }
 
+/* --- features.question ------------------------------------------------------------------------
+ * The question's digests and NIR parts, as features.question computes them: Python's hash of
+ * the same salted tuples while its key is random, else the keyed blake2b object's copy, update
+ * and digest on the same text. */
+
+static PyTypeObject *question_type;
+static PyObject *salt, *keyed; /* keyed: None while hash() serves */
+static PyObject *s_copy, *s_update, *s_digest, *s_isdigit, *s_97, *s_98;
+
+/* bind_question(Question, salt, keyed_or_None) */
+static PyObject *
+bind_question(PyObject *module, PyObject *args)
+{
+    PyObject *type, *new_salt, *new_keyed;
+    if (!PyArg_ParseTuple(args, "O!SO:bind_question", &PyType_Type, &type, &new_salt,
+                          &new_keyed)) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "a question is a tuple");
+        return NULL;
+    }
+    if (s_copy == NULL) {
+        s_copy = PyUnicode_InternFromString("copy");
+        s_update = PyUnicode_InternFromString("update");
+        s_digest = PyUnicode_InternFromString("digest");
+        s_isdigit = PyUnicode_InternFromString("isdigit");
+        s_97 = PyUnicode_InternFromString("97");
+        s_98 = PyUnicode_InternFromString("98");
+        if (!s_copy || !s_update || !s_digest || !s_isdigit || !s_97 || !s_98) {
+            return NULL;
+        }
+    }
+    Py_INCREF(type);
+    Py_XSETREF(question_type, (PyTypeObject *)type);
+    Py_INCREF(new_salt);
+    Py_XSETREF(salt, new_salt);
+    Py_INCREF(new_keyed);
+    Py_XSETREF(keyed, new_keyed);
+    Py_RETURN_NONE;
+}
+
+/* hash((salt, *parts)) as a Python int */
+static PyObject *
+salted_hash(PyObject *a, PyObject *b, PyObject *c, PyObject *d)
+{
+    PyObject *parts = d != NULL ? PyTuple_Pack(5, salt, a, b, c, d) : PyTuple_Pack(3, salt, a, b);
+    if (parts == NULL) {
+        return NULL;
+    }
+    Py_hash_t h = PyObject_Hash(parts);
+    Py_DECREF(parts);
+    if (h == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(h);
+}
+
+/* int.from_bytes(keyed.copy().update(text.encode()).digest(), "big") */
+static PyObject *
+keyed_digest(PyObject *text)
+{
+    if (text == NULL) {
+        return NULL;
+    }
+    PyObject *raw = PyUnicode_AsUTF8String(text);
+    Py_DECREF(text);
+    if (raw == NULL) {
+        return NULL;
+    }
+    PyObject *h = PyObject_CallMethodNoArgs(keyed, s_copy);
+    if (h == NULL) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    PyObject *done = PyObject_CallMethodOneArg(h, s_update, raw);
+    Py_DECREF(raw);
+    if (done == NULL) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    Py_DECREF(done);
+    PyObject *digest = PyObject_CallMethodNoArgs(h, s_digest);
+    Py_DECREF(h);
+    if (digest == NULL) {
+        return NULL;
+    }
+    if (!PyBytes_Check(digest)) {
+        Py_DECREF(digest);
+        PyErr_SetString(PyExc_TypeError, "a digest is bytes");
+        return NULL;
+    }
+    PyObject *value = _PyLong_FromByteArray((const unsigned char *)PyBytes_AS_STRING(digest),
+                                            PyBytes_GET_SIZE(digest), 0, 0);
+    Py_DECREF(digest);
+    return value;
+}
+
+/* str(x), as an f-string's {x} formats it: format(x, "") */
+static PyObject *
+formatted(PyObject *x)
+{
+    return PyObject_Format(x, NULL);
+}
+
+/* question(nir, birth_date, birth_rank, *, account, cardless, agree) -> Question */
+static PyObject *
+question(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *account = NULL, *cardless = NULL, *agree = NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (question_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "bind_question() first");
+        return NULL;
+    }
+    if (nargs != 3 || nkw != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "question(nir, birth_date, birth_rank, *, account, cardless, agree)");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
+        if (PyUnicode_CompareWithASCIIString(name, "account") == 0) {
+            account = value;
+        }
+        else if (PyUnicode_CompareWithASCIIString(name, "cardless") == 0) {
+            cardless = value;
+        }
+        else if (PyUnicode_CompareWithASCIIString(name, "agree") == 0) {
+            agree = value;
+        }
+    }
+    if (account == NULL || cardless == NULL || agree == NULL) {
+        PyErr_SetString(PyExc_TypeError, "question() needs account, cardless and agree");
+        return NULL;
+    }
+    PyObject *nir = args[0], *birth_date = args[1], *birth_rank = args[2];
+    if (!PyUnicode_Check(nir)) {
+        PyErr_SetString(PyExc_TypeError, "a NIR is a str");
+        return NULL;
+    }
+    PyObject *prefix = PyUnicode_Substring(nir, 0, 10);
+    if (prefix == NULL) {
+        return NULL;
+    }
+    PyObject *patient, *series;
+    if (keyed == Py_None) {
+        patient = salted_hash(account, nir, birth_date, birth_rank);
+        series = patient ? salted_hash(account, prefix, NULL, NULL) : NULL;
+    }
+    else {
+        PyObject *a = formatted(account), *d = formatted(birth_date), *r = formatted(birth_rank);
+        patient = a && d && r ? keyed_digest(PyUnicode_FromFormat("%U\x1f%U\x1f%U\x1f%U", a, nir, d, r))
+                              : NULL;
+        series = patient ? keyed_digest(PyUnicode_FromFormat("%U\x1f%U", a, prefix)) : NULL;
+        Py_XDECREF(a);
+        Py_XDECREF(d);
+        Py_XDECREF(r);
+    }
+    Py_DECREF(prefix);
+    PyObject *head = NULL, *departement = NULL, *order_text = NULL, *order = NULL;
+    PyObject *fields = NULL, *result = NULL;
+    if (series == NULL) {
+        goto done;
+    }
+    head = PyUnicode_Substring(nir, 5, 7);
+    if (head == NULL) {
+        goto done;
+    }
+    int overseas = PyUnicode_Compare(head, s_97) == 0 || PyUnicode_Compare(head, s_98) == 0;
+    if (PyErr_Occurred()) {
+        goto done;
+    }
+    if (overseas) {
+        departement = PyUnicode_Substring(nir, 5, 8);
+    }
+    else {
+        departement = Py_NewRef(head);
+    }
+    if (departement == NULL) {
+        goto done;
+    }
+    order_text = PyUnicode_Substring(nir, 10, 13);
+    if (order_text == NULL) {
+        goto done;
+    }
+    PyObject *digits = PyObject_CallMethodNoArgs(order_text, s_isdigit);
+    if (digits == NULL) {
+        goto done;
+    }
+    int is_digits = PyObject_IsTrue(digits);
+    Py_DECREF(digits);
+    if (is_digits < 0) {
+        goto done;
+    }
+    order = is_digits ? PyNumber_Long(order_text) : PyLong_FromLong(0);
+    if (order == NULL) {
+        goto done;
+    }
+    fields = PyTuple_Pack(6, patient, departement, series, order, cardless, agree);
+    if (fields == NULL) {
+        goto done;
+    }
+    PyObject *pair = PyTuple_Pack(1, fields);
+    if (pair == NULL) {
+        goto done;
+    }
+    result = PyTuple_Type.tp_new(question_type, pair, NULL);
+    Py_DECREF(pair);
+done:
+    Py_XDECREF(patient);
+    Py_XDECREF(series);
+    Py_XDECREF(head);
+    Py_XDECREF(departement);
+    Py_XDECREF(order_text);
+    Py_XDECREF(order);
+    Py_XDECREF(fields);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"take", (PyCFunction)(void (*)(void))take, METH_FASTCALL,
      "take(tats, windows, now, slack) -> float: GCRA in one pass (see gcra.take_in_one_pass)."},
@@ -513,6 +733,10 @@ static PyMethodDef methods[] = {
      "seen_generation, late): the classes and constants learn() works with."},
     {"learn", (PyCFunction)(void (*)(void))learn, METH_FASTCALL,
      "learn(st, q, positive, now, peers, view) -> bool: risk.AccountState.learn."},
+    {"bind_question", bind_question, METH_VARARGS,
+     "bind_question(Question, salt, keyed_or_None): what question() builds and hashes with."},
+    {"question", (PyCFunction)(void (*)(void))question, METH_FASTCALL | METH_KEYWORDS,
+     "question(nir, birth_date, birth_rank, *, account, cardless, agree): features.question."},
     {NULL, NULL, 0, NULL},
 };
 

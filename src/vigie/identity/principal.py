@@ -35,6 +35,13 @@ class Principal:
     # bearer tokens and sessions without a step-up. The access guard reads it.
     step_up_at: datetime | None = None
     via: str = "bearer"  # "bearer" (Authorization header) or "session" (portal cookie)
+    # step_up_at in epoch seconds, as the guard compares it: computed once per principal (a
+    # bearer token's is kept for the token's life), not once per eligibility question.
+    step_up_epoch: float | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        proved = self.step_up_at
+        object.__setattr__(self, "step_up_epoch", None if proved is None else proved.timestamp())
 
     @classmethod
     def of_professional(cls, view: ProfessionalView) -> Principal:
