@@ -18,7 +18,10 @@ PROBE = (
     "q = f.question('185017512345678', date(1985, 1, 1), 1, account=7, cardless=True, "
     "agree=False); "
     "o = f.origin_of('192.0.2.7', 'ua') == f.digest('192.0.2', 'ua'); "
-    "print(f._HASH_KEY_RANDOM, d, q.patient == d and q.series == f.digest(7, '1850175123'), o)"
+    "c = f.question_of('185017512345678', date(1985, 1, 1), 1, account=7, cardless=True, "
+    "agree=False) == q; "
+    "print(f._HASH_KEY_RANDOM, d, q.patient == d and q.series == f.digest(7, '1850175123') and c,"
+    " o)"
 )
 
 

@@ -1,6 +1,8 @@
 """The C twins (vigie.guard._speedups) against their Python references, on random input: the same
-answers and the same states, bit for bit. The extension is part of the package: a build that
-lost it fails here rather than running the slower Python quietly."""
+answers and the same states, bit for bit (and the same errors where the input is a question's).
+On what only the guard itself builds (a quota's windows, the states' classes) the C side
+refuses malformed input cleanly, with nothing half-done. The extension is part of the package:
+a build that lost it fails here rather than running the slower Python quietly."""
 
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ limits = st.sampled_from([(1, 60.0), (6, 60.0), (400, 86_400.0), (6_000, 2_592_0
 @given(
     tats=st.lists(moments, min_size=1, max_size=20),
     picks=st.lists(st.tuples(st.integers(0, 19), limits), min_size=1, max_size=20),
-    now=st.floats(1.7e9, 1.8e9),
+    now=st.one_of(st.floats(1.7e9, 1.8e9), st.sampled_from([math.nan, math.inf, -math.inf])),
     behind=st.sampled_from([0.0, 1e-4, 0.5, 30.0]),
 )
 def test_take_in_c_is_take_in_python(
@@ -61,8 +63,9 @@ def test_take_in_c_is_take_in_python(
         if slot not in slots:  # one pass: each slot once (gcra's own rule)
             slots.add(slot)
             windows.append((slot, period / limit, period))
-    # TATs just ahead of now: some windows full to the unit, some with room.
-    ahead = [t if not 1.7e9 <= t <= 1.8e9 else now + (t - 1.75e9) / 1e6 - behind for t in tats]
+    if math.isfinite(now):  # TATs just ahead of now: some windows full to the unit, some not
+        tats = [t if not 1.7e9 <= t <= 1.8e9 else now + (t - 1.75e9) / 1e6 - behind for t in tats]
+    ahead = tats
     in_python, in_c = array("d", ahead), array("d", ahead)
     expected = take_in_one_pass(in_python, tuple(windows), now, SLACK)
     found = _speedups.take(in_c, tuple(windows), now, SLACK)
@@ -261,14 +264,14 @@ def test_question_in_c_is_question_in_python(
             expected: Question | type[Exception] = features.question(
                 nir, born, rank, account=account, cardless=cardless, agree=agree
             )
-        except ValueError:  # int() of a Unicode digit that is not decimal ('²')
-            expected = ValueError
+        except ValueError as error:  # int() of a Unicode digit that is not decimal ('²')
+            expected = type(error)
         try:
             found: Question | type[Exception] = _speedups.question(
                 nir, born, rank, account=account, cardless=cardless, agree=agree
             )
-        except ValueError:
-            found = ValueError
+        except ValueError as error:
+            found = type(error)
     assert found == expected
     assert type(found) is type(expected)
 
@@ -279,3 +282,17 @@ def test_the_gate_builds_its_questions_in_c() -> None:
         _speedups.question("1850175123456", date(1985, 1, 1), 1, account=1, cardless=False)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         _speedups.question(None, date(1985, 1, 1), 1, account=1, cardless=False, agree=True)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("moment", [math.nan, math.inf, -math.inf])
+def test_learn_at_an_impossible_moment_fails_as_python_does(moment: float) -> None:
+    caller = pro()
+    errors = []
+    for learn in (AccountState.learn, _speedups.learn):
+        peers = initial_peers()[caller.profession]
+        account = AccountState.fresh(caller, peers)
+        with pytest.raises((ValueError, OverflowError)) as raised:
+            learn(account, Question(1, "75", 1, 1, False, True), True, moment, peers,
+                  account.view(1, peers))  # fmt: skip
+        errors.append((raised.type, account.questions))
+    assert errors[0] == errors[1]

@@ -79,15 +79,18 @@ class Callers:
 
 class Origins:
     """Each (address, user agent)'s origin digest, computed once rather than per request (a
-    client keeps both for its connection, and a keyed digest costs microseconds)."""
+    client keeps both for its connection, and a keyed digest costs microseconds). Keyed by
+    Python's hash of the pair (its key random per process; two pairs would collide once in
+    2**64): neither the address nor the agent is kept, and a huge agent takes no room. Built
+    after the digests' key is set (features.share_digests, at start-up)."""
 
     MAX = 50_000  # then forgotten all at once: the next requests compute theirs again
 
     def __init__(self) -> None:
-        self.known: dict[tuple[str | None, bytes | None], int] = {}
+        self.known: dict[int, int] = {}
 
     def of(self, host: str | None, agent: bytes | None) -> int:
-        key = (host, agent)
+        key = hash((host, agent))
         origin = self.known.get(key)
         if origin is None:
             if len(self.known) >= self.MAX:

@@ -207,20 +207,18 @@ bind(PyObject *module, PyObject *args)
         if (descr == NULL) {
             return NULL;
         }
+        /* A slot of this class (or a base): a descriptor borrowed from another class would
+         * name an offset in another layout. */
         int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type)
-                 && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX;
+                 && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX
+                 && PyType_IsSubtype((PyTypeObject *)types[field_names[i].owner],
+                                     ((PyMemberDescrObject *)descr)->d_common.d_type);
         if (ok) {
             found[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
         }
         Py_DECREF(descr);
         if (!ok) {
             PyErr_Format(PyExc_TypeError, "%s is not a slot", field_names[i].name);
-            return NULL;
-        }
-    }
-    if (enter_slot_name == NULL) {
-        enter_slot_name = PyUnicode_InternFromString("enter_slot");
-        if (enter_slot_name == NULL) {
             return NULL;
         }
     }
@@ -341,6 +339,52 @@ near_order(PyObject *order, PyObject *last)
     return above && within;
 }
 
+/* A slot's value, as a new reference; AttributeError when unset. */
+static PyObject *
+got(PyObject *obj, int field)
+{
+    PyObject *value = get(obj, field);
+    Py_XINCREF(value);
+    return value;
+}
+
+/* Whether ``patient`` is in neither generation of the account's patients; if so, it joins the
+ * current one (a full generation becomes the one before, the one before is forgotten).
+ * 1, 0, or -1 on an error. */
+static int
+not_seen(PyObject *st, PyObject *patient)
+{
+    PyObject *seen = got(st, F_SEEN);
+    if (seen == NULL) {
+        return -1;
+    }
+    int found = PySet_Contains(seen, patient);
+    if (found == 0) {
+        PyObject *before = got(st, F_SEEN_BEFORE);
+        found = before ? PySet_Contains(before, patient) : -1;
+        Py_XDECREF(before);
+    }
+    if (found != 0) {
+        Py_DECREF(seen);
+        return found < 0 ? -1 : 0;
+    }
+    Py_ssize_t size = PySet_Size(seen);
+    if (size >= 0 && size >= seen_generation) {
+        /* seen_before, seen = seen, set() */
+        PyObject *fresh = PySet_New(NULL);
+        if (fresh == NULL || put(st, F_SEEN_BEFORE, Py_NewRef(seen)) < 0
+            || put(st, F_SEEN, Py_NewRef(fresh)) < 0) {
+            Py_XDECREF(fresh);
+            Py_DECREF(seen);
+            return -1;
+        }
+        Py_SETREF(seen, fresh);
+    }
+    int added = size < 0 ? -1 : PySet_Add(seen, patient);
+    Py_DECREF(seen);
+    return added < 0 ? -1 : 1;
+}
+
 /* learn(st, q, positive, now, peers, view) -> bool: risk.AccountState.learn. */
 static PyObject *
 learn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -365,10 +409,18 @@ learn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *patient = PyTuple_GET_ITEM(q, 0), *departement = PyTuple_GET_ITEM(q, 1);
     PyObject *series = PyTuple_GET_ITEM(q, 2), *order = PyTuple_GET_ITEM(q, 3);
+    /* Tested before anything changes (Python tests them later, on the way: only an object
+     * whose truth test fails, which no question holds, would tell the two apart). */
     int cardless = PyObject_IsTrue(PyTuple_GET_ITEM(q, 4));
+    if (cardless < 0) {
+        return NULL;
+    }
     int agree = PyObject_IsTrue(PyTuple_GET_ITEM(q, 5));
+    if (agree < 0) {
+        return NULL;
+    }
     int positive = PyObject_IsTrue(args[2]);
-    if (cardless < 0 || agree < 0 || positive < 0) {
+    if (positive < 0) {
         return NULL;
     }
     double now = PyFloat_AsDouble(args[3]);
@@ -390,54 +442,28 @@ learn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         || increment(st, F_QUESTIONS) < 0) {
         return NULL;
     }
-    PyObject *caller = get(st, F_CALLER);
+    /* Strong references to what comparisons and set lookups read: an __eq__ or __hash__ run
+     * meanwhile (none does on the ints and strs of a question) could replace a slot. */
+    PyObject *caller = got(st, F_CALLER);
     if (caller == NULL) {
         return NULL;
     }
-    if (!PyObject_TypeCheck(caller, owners[1])) {
+    PyObject *home = PyObject_TypeCheck(caller, owners[1]) ? got(caller, F_DEPARTEMENT) : NULL;
+    if (home == NULL && !PyErr_Occurred()) {
         PyErr_SetString(PyExc_TypeError, "an account's caller is a Caller");
-        return NULL;
     }
-    PyObject *home = get(caller, F_DEPARTEMENT);
+    Py_DECREF(caller);
     if (home == NULL) {
         return NULL;
     }
     int far = PyObject_RichCompareBool(departement, home, Py_NE);
+    Py_DECREF(home);
     if (far < 0) {
         return NULL;
     }
-    PyObject *seen = get(st, F_SEEN), *before = get(st, F_SEEN_BEFORE);
-    if (seen == NULL || before == NULL) {
-        return NULL;
-    }
-    int unseen = PySet_Contains(seen, patient);
+    int unseen = not_seen(st, patient);
     if (unseen < 0) {
         return NULL;
-    }
-    unseen = !unseen;
-    if (unseen) {
-        unseen = PySet_Contains(before, patient);
-        if (unseen < 0) {
-            return NULL;
-        }
-        unseen = !unseen;
-    }
-    if (unseen) {
-        Py_ssize_t size = PySet_Size(seen);
-        if (size < 0) {
-            return NULL;
-        }
-        if (size >= seen_generation) {
-            /* A new generation: the last one is remembered, the one before forgotten. */
-            Py_INCREF(seen);
-            if (put(st, F_SEEN_BEFORE, seen) < 0 || put(st, F_SEEN, PySet_New(NULL)) < 0) {
-                return NULL;
-            }
-            seen = get(st, F_SEEN);
-        }
-        if (PySet_Add(seen, patient) < 0) {
-            return NULL;
-        }
     }
     PyObject *off_now = get(st, F_OFF_NOW);
     if (off_now == NULL) {
@@ -447,19 +473,22 @@ learn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (off < 0) {
         return NULL;
     }
-    PyObject *last_series = get(v, S_LAST_SERIES), *last_order = get(v, S_LAST_ORDER);
-    if (last_series == NULL || last_order == NULL) {
+    PyObject *last_series = got(v, S_LAST_SERIES);
+    if (last_series == NULL) {
         return NULL;
     }
     int sequential = PyObject_RichCompareBool(series, last_series, Py_EQ);
-    if (sequential < 0) {
-        return NULL;
-    }
-    if (sequential) {
-        sequential = near_order(order, last_order);
-        if (sequential < 0) {
+    Py_DECREF(last_series);
+    if (sequential > 0) {
+        PyObject *last_order = got(v, S_LAST_ORDER);
+        if (last_order == NULL) {
             return NULL;
         }
+        sequential = near_order(order, last_order);
+        Py_DECREF(last_order);
+    }
+    if (sequential < 0) {
+        return NULL;
     }
     Py_INCREF(series);
     Py_INCREF(order);
@@ -527,17 +556,6 @@ bind_question(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "a question is a tuple");
         return NULL;
     }
-    if (s_copy == NULL) {
-        s_copy = PyUnicode_InternFromString("copy");
-        s_update = PyUnicode_InternFromString("update");
-        s_digest = PyUnicode_InternFromString("digest");
-        s_isdigit = PyUnicode_InternFromString("isdigit");
-        s_97 = PyUnicode_InternFromString("97");
-        s_98 = PyUnicode_InternFromString("98");
-        if (!s_copy || !s_update || !s_digest || !s_isdigit || !s_97 || !s_98) {
-            return NULL;
-        }
-    }
     Py_INCREF(type);
     Py_XSETREF(question_type, (PyTypeObject *)type);
     Py_INCREF(new_salt);
@@ -597,10 +615,19 @@ keyed_digest(PyObject *text)
         PyErr_SetString(PyExc_TypeError, "a digest is bytes");
         return NULL;
     }
-    PyObject *value = _PyLong_FromByteArray((const unsigned char *)PyBytes_AS_STRING(digest),
-                                            PyBytes_GET_SIZE(digest), 0, 0);
+    Py_ssize_t size = PyBytes_GET_SIZE(digest);
+    if (size > 8) {
+        Py_DECREF(digest);
+        PyErr_SetString(PyExc_ValueError, "a digest of at most 8 bytes");
+        return NULL;
+    }
+    const unsigned char *bytes = (const unsigned char *)PyBytes_AS_STRING(digest);
+    unsigned long long value = 0; /* big-endian, unsigned: int.from_bytes(digest, "big") */
+    for (Py_ssize_t i = 0; i < size; i++) {
+        value = value << 8 | bytes[i];
+    }
     Py_DECREF(digest);
-    return value;
+    return PyLong_FromUnsignedLongLong(value);
 }
 
 /* str(x), as an f-string's {x} formats it: format(x, "") */
@@ -656,9 +683,12 @@ question(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
         series = patient ? salted_hash(account, prefix, NULL, NULL) : NULL;
     }
     else {
-        PyObject *a = formatted(account), *d = formatted(birth_date), *r = formatted(birth_rank);
-        patient = a && d && r ? keyed_digest(PyUnicode_FromFormat("%U\x1f%U\x1f%U\x1f%U", a, nir, d, r))
-                              : NULL;
+        /* One at a time, as the f-string formats them: none after a failure. */
+        PyObject *a = formatted(account);
+        PyObject *d = a ? formatted(birth_date) : NULL;
+        PyObject *r = d ? formatted(birth_rank) : NULL;
+        patient = r ? keyed_digest(PyUnicode_FromFormat("%U\x1f%U\x1f%U\x1f%U", a, nir, d, r))
+                    : NULL;
         series = patient ? keyed_digest(PyUnicode_FromFormat("%U\x1f%U", a, prefix)) : NULL;
         Py_XDECREF(a);
         Py_XDECREF(d);
@@ -749,5 +779,21 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    /* The names the functions call or compare with, made once: the module does not load
+     * without them. */
+    struct {
+        PyObject **name;
+        const char *text;
+    } names[] = {
+        {&enter_slot_name, "enter_slot"}, {&s_copy, "copy"},     {&s_update, "update"},
+        {&s_digest, "digest"},            {&s_isdigit, "isdigit"}, {&s_97, "97"},
+        {&s_98, "98"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (*names[i].name == NULL
+            && (*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL) {
+            return NULL;
+        }
+    }
     return PyModule_Create(&module);
 }

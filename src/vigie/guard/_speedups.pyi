@@ -1,9 +1,8 @@
 from array import array
-from collections.abc import Sequence
 from typing import Any
 
 def take(
-    tats: array[float], windows: Sequence[tuple[int, float, float]], now: float, slack: float, /
+    tats: array[float], windows: tuple[tuple[int, float, float], ...], now: float, slack: float, /
 ) -> float: ...
 def bind(
     account: type,

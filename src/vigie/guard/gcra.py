@@ -56,7 +56,7 @@ SWEEP_EVERY = 3_600.0
 
 
 def take_in_one_pass(
-    tats: array[float], windows: Sequence[tuple[int, float, float]], now: float, slack: float
+    tats: array[float], windows: tuple[tuple[int, float, float], ...], now: float, slack: float
 ) -> float:
     """Charge one unit on each window (slot, interval, period) of ``tats``, each slot listed
     once: 0.0, or the longest wait with nothing charged. One pass, charging as it goes (a
@@ -85,7 +85,7 @@ def _longest_wait(
 
 
 _take_in_one_pass: Callable[
-    [array[float], Sequence[tuple[int, float, float]], float, float], float
+    [array[float], tuple[tuple[int, float, float], ...], float, float], float
 ] = take_in_one_pass
 try:  # the C twin, built with the package (a compiler was there); else Python's
     from vigie.guard import _speedups
