@@ -247,6 +247,15 @@ get(PyObject *obj, int field)
     return value;
 }
 
+/* A slot's value, as a new reference; AttributeError when unset. */
+static PyObject *
+got(PyObject *obj, int field)
+{
+    PyObject *value = get(obj, field);
+    Py_XINCREF(value);
+    return value;
+}
+
 /* Set a slot to ``value`` (stolen; NULL: an error already raised). */
 static int
 put(PyObject *obj, int field, PyObject *value)
@@ -269,7 +278,10 @@ get_double(PyObject *obj, int field, double *out)
         *out = PyFloat_AS_DOUBLE(value);
         return 0;
     }
-    *out = PyFloat_AsDouble(value); /* an int: Python converts it the same way */
+    /* An int: Python converts it the same way (held: a __float__ could replace the slot). */
+    Py_INCREF(value);
+    *out = PyFloat_AsDouble(value);
+    Py_DECREF(value);
     return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
@@ -277,15 +289,17 @@ get_double(PyObject *obj, int field, double *out)
 static int
 increment(PyObject *obj, int field)
 {
-    PyObject *value = get(obj, field);
-    if (value == NULL) {
-        return -1;
-    }
     static PyObject *one;
     if (one == NULL && (one = PyLong_FromLong(1)) == NULL) {
         return -1;
     }
-    return put(obj, field, PyNumber_Add(value, one));
+    PyObject *value = got(obj, field); /* held: an __add__ could replace the slot */
+    if (value == NULL) {
+        return -1;
+    }
+    PyObject *next = PyNumber_Add(value, one);
+    Py_DECREF(value);
+    return put(obj, field, next);
 }
 
 /* obj.field += rate * (x - obj.field) */
@@ -337,15 +351,6 @@ near_order(PyObject *order, PyObject *last)
         return -1;
     }
     return above && within;
-}
-
-/* A slot's value, as a new reference; AttributeError when unset. */
-static PyObject *
-got(PyObject *obj, int field)
-{
-    PyObject *value = get(obj, field);
-    Py_XINCREF(value);
-    return value;
 }
 
 /* Whether ``patient`` is in neither generation of the account's patients; if so, it joins the
@@ -465,11 +470,12 @@ learn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (unseen < 0) {
         return NULL;
     }
-    PyObject *off_now = get(st, F_OFF_NOW);
+    PyObject *off_now = got(st, F_OFF_NOW);
     if (off_now == NULL) {
         return NULL;
     }
     int off = PyObject_IsTrue(off_now);
+    Py_DECREF(off_now);
     if (off < 0) {
         return NULL;
     }
