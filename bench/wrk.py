@@ -123,12 +123,13 @@ def run(
         "--latency",
         f"--timeout={timeout}s",
         "-s",
-        str(script),
+        script.name,  # run from its folder: the command kept in the results names no machine path
         url,
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         command,
+        cwd=script.parent,
         env={**os.environ, **env},
         capture_output=True,
         text=True,
