@@ -296,7 +296,7 @@ def measure_scope(runtime: Runtime) -> dict[str, Any]:
 def measure_store(store: stores.Store, *, entries: int, append_seconds: float) -> dict[str, Any]:
     runtime = open_store(store)
     try:
-        result: dict[str, Any] = {"kind": store.name, "url": stores.without_password(store.url)}
+        result: dict[str, Any] = {"kind": store.name, "url": stores.recorded_url(store)}
         result["appends"] = [
             measure_appends(runtime, seconds=append_seconds, writers=4, per_transaction=1),
             measure_appends(runtime, seconds=append_seconds, writers=4, per_transaction=100),

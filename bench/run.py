@@ -292,7 +292,7 @@ def http_phase(
         log(f"{store.name} : clés, import de la population, jeton")
         stores.load_population(store, seed_dir)
         http["stores"][store.name] = {
-            "url": stores.without_password(store.url),
+            "url": stores.recorded_url(store),
             "timings": store.timings,
             "cpu": store.cpu,
         }
@@ -380,7 +380,7 @@ def import_phase(args: argparse.Namespace, workdir: Path, results: dict[str, Any
         seconds = store.timings["rights"]
         entry = {
             "kind": kind,
-            "url": stores.without_password(store.url),
+            "url": stores.recorded_url(store),
             "plans_s": store.timings["plans"],
             "rights_s": seconds,
             "rows_per_s": rows / seconds,

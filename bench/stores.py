@@ -109,6 +109,12 @@ def reset_database(admin_url: str, database: str) -> None:
         ) from exc
 
 
+def recorded_url(store: Store) -> str:
+    """The store's URL as the results keep it: no password, and its bench folder named rather
+    than its path on the machine that ran it."""
+    return without_password(store.url).replace(str(store.keys.parent.parent), "WORKDIR")
+
+
 def without_password(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
