@@ -256,6 +256,19 @@ got(PyObject *obj, int field)
     return value;
 }
 
+/* The truth of ``value`` (a new reference, released here): 1, 0, or -1 on an error (NULL: an
+ * error already raised). */
+static int
+truth(PyObject *value)
+{
+    if (value == NULL) {
+        return -1;
+    }
+    int result = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return result;
+}
+
 /* Set a slot to ``value`` (stolen; NULL: an error already raised). */
 static int
 put(PyObject *obj, int field, PyObject *value)
@@ -470,12 +483,7 @@ learn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (unseen < 0) {
         return NULL;
     }
-    PyObject *off_now = got(st, F_OFF_NOW);
-    if (off_now == NULL) {
-        return NULL;
-    }
-    int off = PyObject_IsTrue(off_now);
-    Py_DECREF(off_now);
+    int off = truth(got(st, F_OFF_NOW));
     if (off < 0) {
         return NULL;
     }
@@ -727,12 +735,7 @@ question(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
     if (order_text == NULL) {
         goto done;
     }
-    PyObject *digits = PyObject_CallMethodNoArgs(order_text, s_isdigit);
-    if (digits == NULL) {
-        goto done;
-    }
-    int is_digits = PyObject_IsTrue(digits);
-    Py_DECREF(digits);
+    int is_digits = truth(PyObject_CallMethodNoArgs(order_text, s_isdigit));
     if (is_digits < 0) {
         goto done;
     }

@@ -92,13 +92,8 @@ def question(
     if _HASH_KEY_RANDOM:
         patient = hash((_SALT, account, nir, birth_date, birth_rank))
         series = hash((_SALT, account, nir[:10]))
-    else:  # digest()'s, written out: the same text (a date formats as str() writes it)
-        keyed = _KEYED.copy()
-        keyed.update(f"{account}\x1f{nir}\x1f{birth_date}\x1f{birth_rank}".encode())
-        patient = int.from_bytes(keyed.digest(), "big")
-        keyed = _KEYED.copy()
-        keyed.update(f"{account}\x1f{nir[:10]}".encode())
-        series = int.from_bytes(keyed.digest(), "big")
+    else:  # the Gate runs the C twin (question_of): no need to write digest() out here
+        patient, series = digest(account, nir, birth_date, birth_rank), digest(account, nir[:10])
     head, order = nir[5:7], nir[10:13]
     return _new_question(Question, (
         patient, nir[5:8] if head in ("97", "98") else head, series,
