@@ -20,11 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.guard.helpers import MONDAY_9H, pro
-from vigie.guard import _speedups, features, gcra, risk
+from vigie.guard import _speedups, features, gcra, risk, signals
 from vigie.guard.baselines import PEER_STEP, initial_peers
 from vigie.guard.features import Question
 from vigie.guard.gcra import SLACK, take_in_one_pass
 from vigie.guard.risk import AccountState, Shares
+from vigie.guard.signals import Platform
 from vigie.identity.identifiers import Profession
 
 
@@ -296,3 +297,129 @@ def test_learn_at_an_impossible_moment_fails_as_python_does(moment: float) -> No
                   account.view(1, peers))  # fmt: skip
         errors.append((raised.type, account.questions))
     assert errors[0] == errors[1]
+
+
+# --- signals: quiet ----------------------------------------------------------------------------
+
+# A fresh account (no signal) with a few of its fields moved: each to a value at, just over or
+# just under one of assess()'s thresholds, or anywhere; a threshold relative to the peers' is
+# met from the peers' value. Most examples leave a single signal in question.
+EDGE = [0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.8, 0.95, 1.0, 12.0, 15.0, 20.0]
+edges = st.builds(
+    lambda x, nudge: x + nudge, st.sampled_from(EDGE), st.sampled_from([0.0, 1e-9, -1e-9])
+)
+anything = st.one_of(edges, st.floats(0.0, 500.0), st.sampled_from([math.nan, math.inf]))
+whole = st.one_of(
+    st.sampled_from([0, 2, 12, 13, 14, 15, 19, 20, 21, 2**50 + 1]), st.integers(0, 500)
+)
+SHARES = ("negative", "far", "unseen", "stranger", "sequence", "off", "cardless")
+RELATIVE = {"far": "far", "stranger": "stranger", "off": "off_hours"}  # view field: peers'
+knobs = st.one_of(
+    st.tuples(st.just("view"), st.sampled_from(SHARES), anything),
+    st.tuples(st.just("over peers"), st.sampled_from(sorted(RELATIVE)), edges),
+    st.tuples(st.just("view"), st.just("questions"), whole),
+    st.tuples(
+        st.just("peers"), st.sampled_from(["daily", "far", "stranger", "off_hours"]), anything
+    ),
+    st.tuples(st.just("peers"), st.just("daily"), whole),
+    st.tuples(st.just("account"), st.sampled_from(["baseline", "orphans"]), anything),
+    st.tuples(st.just("account"), st.just("baseline"), whole),
+    st.tuples(st.just("account"), st.sampled_from(["hour_count", "day_count"]), whole),
+    st.tuples(
+        st.just("throttles"),
+        st.just(""),
+        st.lists(st.sampled_from([0.0, -599.0, -600.0, -601.0]), max_size=4),
+    ),
+    st.tuples(
+        st.just("origins"),
+        st.just(""),
+        st.lists(st.sampled_from([0.0, -86_399.0, -86_400.0, -90_000.0]), max_size=3),
+    ),
+    st.tuples(st.just("platform"), st.just(""), st.tuples(st.integers(1, 8), st.booleans())),
+)
+
+
+def quiet_as_assess(moves: list[tuple[str, str, Any]]) -> None:
+    """A fresh account with ``moves`` applied: quiet() in C says what assess() finds."""
+    now = MONDAY_9H
+    caller = pro()
+    peers = initial_peers()[caller.profession]
+    account = AccountState.fresh(caller, peers)
+    view = account.view(1, peers)
+    platform = signals.QUIET
+    for where, name, value in moves:
+        if where == "view":
+            setattr(view, name, value)
+        elif where == "over peers":
+            setattr(view, name, getattr(peers, RELATIVE[name]) + value)
+        elif where == "peers":
+            setattr(peers, name, value)
+        elif where == "account":
+            setattr(account, name, value)
+        elif where == "throttles":
+            account.throttle_times = [now + t for t in value]
+        elif where == "origins":
+            account.origins = {i: now + t if t else 0.0 for i, t in enumerate(value)}
+        else:
+            platform = Platform(value[0], burst=value[1])
+    numbers = (view.questions, peers.daily, account.baseline, account.hour_count, account.day_count)
+    plain = all(type(x) is not int or x <= 2**50 for x in numbers)  # what quiet() reads itself
+    expected = plain and signals.no_signal(account, view, peers, platform, now)
+    assert _speedups.quiet(account, view, peers, platform, now) is expected, moves
+
+
+EDGES = [x + nudge for x in EDGE for nudge in (0.0, 1e-9, -1e-9)] + [math.nan, math.inf]
+WHOLE = [0, 2, 5, 12, 13, 14, 15, 19, 20, 21, 26, 27, 60, 180, 181, 240, 241, 2**50 + 1]
+
+
+def test_quiet_in_c_meets_each_threshold_where_assess_does() -> None:
+    """One field at a time, at, just over and just under every threshold."""
+    for name in SHARES:
+        for value in EDGES:
+            quiet_as_assess([("view", name, value)])
+    for name in RELATIVE:
+        for value in EDGES:
+            quiet_as_assess([("over peers", name, value)])
+    for value in WHOLE:
+        quiet_as_assess([("view", "questions", value), ("view", "unseen", 0.96)])
+        quiet_as_assess([("account", "hour_count", value)])
+        quiet_as_assess([("account", "day_count", value)])
+        quiet_as_assess([("account", "day_count", value), ("account", "baseline", 6.0)])
+        quiet_as_assess([("account", "hour_count", value), ("account", "baseline", 0.5)])
+        quiet_as_assess([("account", "day_count", 241), ("peers", "daily", value)])
+        quiet_as_assess([("account", "day_count", value), ("peers", "daily", 1.0)])
+        quiet_as_assess([("account", "day_count", 61), ("account", "baseline", value)])
+    for value in EDGES:
+        quiet_as_assess([("account", "orphans", value)])
+        quiet_as_assess([("account", "day_count", 61), ("account", "baseline", value * 20)])
+        quiet_as_assess([("peers", "stranger", value), ("view", "stranger", 0.8 + 1e-9)])
+    for shared in range(1, 9):
+        for burst in (False, True):
+            quiet_as_assess([("platform", "", (shared, burst))])
+    for times in ([0.0], [0.0, -599.0], [0.0, -600.0], [-601.0, -599.0, 0.0]):
+        quiet_as_assess([("throttles", "", times)])
+    for origins in ([0.0], [0.0, -86_399.0], [0.0, -86_400.0], [-90_000.0, 0.0, -86_401.0]):
+        quiet_as_assess([("origins", "", origins)])
+
+
+@settings(max_examples=1_000, deadline=None)
+@given(moves=st.lists(knobs, max_size=3))
+def test_quiet_in_c_is_assess_finding_nothing(moves: list[tuple[str, str, Any]]) -> None:
+    """Several fields at once, anywhere."""
+    quiet_as_assess(moves)
+
+
+def test_quiet_leaves_what_it_cannot_read_plainly_to_assess() -> None:
+    caller = pro()
+    group = initial_peers()[caller.profession]
+    account = AccountState.fresh(caller, group)
+    view = account.view(1, group)
+    assert _speedups.quiet(account, view, group, signals.QUIET, MONDAY_9H) is True
+    account.hour_count = True  # a bool where an int is kept: assess() judges, not quiet()
+    assert _speedups.quiet(account, view, group, signals.QUIET, MONDAY_9H) is False
+    account.hour_count = 0
+    account.throttle_times = [MONDAY_9H, 1]  # an int among the floats
+    assert _speedups.quiet(account, view, group, signals.QUIET, MONDAY_9H) is False
+    with pytest.raises(TypeError):
+        _speedups.quiet(account, group, view, signals.QUIET, MONDAY_9H)
+    assert signals.quiet is _speedups.quiet

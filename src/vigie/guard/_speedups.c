@@ -156,37 +156,86 @@ done:
 enum {
     /* AccountState */
     F_CALLER, F_HOUR_START, F_HOUR_END, F_HOUR_COUNT, F_DAY_COUNT, F_QUESTIONS, F_SEEN,
-    F_SEEN_BEFORE, F_OFF_NOW, F_ESTIMATES_DAY, F_PENDING_ESTIMATES,
+    F_SEEN_BEFORE, F_OFF_NOW, F_ESTIMATES_DAY, F_PENDING_ESTIMATES, F_THROTTLE_TIMES,
+    F_BASELINE, F_ORPHANS, F_ORIGINS,
     /* Caller */
     F_DEPARTEMENT,
     /* Shares */
     S_QUESTIONS, S_NEGATIVE, S_FAR, S_UNSEEN, S_STRANGER, S_SEQUENCE, S_OFF, S_CARDLESS,
     S_LAST_SERIES, S_LAST_ORDER,
     /* Peers */
-    P_NEGATIVE, P_FAR, P_UNSEEN, P_STRANGER, P_OFF_HOURS, P_CARDLESS,
+    P_NEGATIVE, P_FAR, P_UNSEEN, P_STRANGER, P_OFF_HOURS, P_CARDLESS, P_DAILY,
+    /* signals.Platform */
+    L_ACCOUNTS_ON_ORIGIN, L_BURST,
     FIELDS
 };
 
 static const struct {
-    int owner; /* 0 AccountState, 1 Caller, 2 Shares, 3 Peers */
+    int owner; /* 0 AccountState, 1 Caller, 2 Shares, 3 Peers (bind), 4 Platform (bind_signals) */
     const char *name;
 } field_names[FIELDS] = {
     {0, "caller"}, {0, "hour_start"}, {0, "hour_end"}, {0, "hour_count"}, {0, "day_count"},
     {0, "questions"}, {0, "seen"}, {0, "seen_before"}, {0, "off_now"}, {0, "estimates_day"},
-    {0, "pending_estimates"},
+    {0, "pending_estimates"}, {0, "throttle_times"}, {0, "baseline"}, {0, "orphans"},
+    {0, "origins"},
     {1, "departement"},
     {2, "questions"}, {2, "negative"}, {2, "far"}, {2, "unseen"}, {2, "stranger"},
     {2, "sequence"}, {2, "off"}, {2, "cardless"}, {2, "last_series"}, {2, "last_order"},
     {3, "negative"}, {3, "far"}, {3, "unseen"}, {3, "stranger"}, {3, "off_hours"},
-    {3, "cardless"},
+    {3, "cardless"}, {3, "daily"},
+    {4, "accounts_on_origin"}, {4, "burst"},
 };
 
+#define OWNERS 5
 static Py_ssize_t offsets[FIELDS];
-static PyTypeObject *owners[4]; /* bound classes (references held) */
+static PyTypeObject *owners[OWNERS]; /* bound classes (references held) */
 static double alpha, cardless_alpha, peer_step, late;
 static Py_ssize_t seen_generation;
 static PyObject *enter_slot_name;
 static int bound;
+
+/* Note the slots of the fields of ``types`` (owners first..first + count - 1): each a slot of its
+ * class (or a base): a descriptor borrowed from another class would name an offset in another
+ * layout. Nothing changes unless all are found. */
+static int
+bind_owners(PyObject **types, int first, int count)
+{
+    Py_ssize_t found[FIELDS];
+    for (int i = 0; i < FIELDS; i++) {
+        int owner = field_names[i].owner;
+        if (owner < first || owner >= first + count) {
+            continue;
+        }
+        PyObject *type = types[owner - first];
+        PyObject *descr = PyObject_GetAttrString(type, field_names[i].name);
+        if (descr == NULL) {
+            return -1;
+        }
+        int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type)
+                 && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX
+                 && PyType_IsSubtype((PyTypeObject *)type,
+                                     ((PyMemberDescrObject *)descr)->d_common.d_type);
+        if (ok) {
+            found[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
+        }
+        Py_DECREF(descr);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "%s is not a slot", field_names[i].name);
+            return -1;
+        }
+    }
+    for (int i = 0; i < FIELDS; i++) {
+        int owner = field_names[i].owner;
+        if (owner >= first && owner < first + count) {
+            offsets[i] = found[i];
+        }
+    }
+    for (int i = 0; i < count; i++) {
+        Py_INCREF(types[i]);
+        Py_XSETREF(owners[first + i], (PyTypeObject *)types[i]);
+    }
+    return 0;
+}
 
 /* bind(AccountState, Caller, Shares, Peers, alpha, cardless_alpha, peer_step, seen_generation,
  * late): note each field's slot and the constants (risk.py's, not copied here). */
@@ -201,32 +250,9 @@ bind(PyObject *module, PyObject *args)
                           &ps, &generation, &lt)) {
         return NULL;
     }
-    Py_ssize_t found[FIELDS];
-    for (int i = 0; i < FIELDS; i++) {
-        PyObject *descr = PyObject_GetAttrString(types[field_names[i].owner], field_names[i].name);
-        if (descr == NULL) {
-            return NULL;
-        }
-        /* A slot of this class (or a base): a descriptor borrowed from another class would
-         * name an offset in another layout. */
-        int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type)
-                 && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX
-                 && PyType_IsSubtype((PyTypeObject *)types[field_names[i].owner],
-                                     ((PyMemberDescrObject *)descr)->d_common.d_type);
-        if (ok) {
-            found[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
-        }
-        Py_DECREF(descr);
-        if (!ok) {
-            PyErr_Format(PyExc_TypeError, "%s is not a slot", field_names[i].name);
-            return NULL;
-        }
+    if (bind_owners(types, 0, 4) < 0) {
+        return NULL;
     }
-    for (int i = 0; i < 4; i++) {
-        Py_INCREF(types[i]);
-        Py_XSETREF(owners[i], (PyTypeObject *)types[i]);
-    }
-    memcpy(offsets, found, sizeof(offsets));
     alpha = a;
     cardless_alpha = ca;
     peer_step = ps;
@@ -548,6 +574,177 @@ learn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(far && unseen);
 }
 
+/* --- signals.assess, its usual answer ----------------------------------------------------------
+ * Whether no signal fires: the same comparisons as assess(), on the same slots. What it does not
+ * read as plainly (a number of another type, an int beyond 2**50, a bool that is not one) it
+ * leaves to assess(): quiet() then says no, and the caller asks assess(), which is always right. */
+
+static double throttle_memory, new_origin_memory;
+static long long shared_origin;
+static int signals_bound;
+
+/* bind_signals(Platform, throttle_memory, new_origin_memory, shared_origin) */
+static PyObject *
+bind_signals(PyObject *module, PyObject *args)
+{
+    PyObject *types[1];
+    double tm, nom;
+    long long so;
+    if (!PyArg_ParseTuple(args, "O!ddL:bind_signals", &PyType_Type, &types[0], &tm, &nom, &so)) {
+        return NULL;
+    }
+    if (bind_owners(types, 4, 1) < 0) {
+        return NULL;
+    }
+    throttle_memory = tm;
+    new_origin_memory = nom;
+    shared_origin = so;
+    signals_bound = 1;
+    Py_RETURN_NONE;
+}
+
+#define EXACT_INT (1LL << 50)
+
+/* A number as a double, exactly: a float, or an int within 2**50 (its comparisons with floats,
+ * and its products by assess()'s small factors, are then Python's). 0 for anything else. */
+static int
+plain_double(PyObject *value, double *out)
+{
+    if (value == NULL) {
+        return 0;
+    }
+    if (PyFloat_CheckExact(value)) {
+        *out = PyFloat_AS_DOUBLE(value);
+        return 1;
+    }
+    if (PyLong_CheckExact(value)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow || v > EXACT_INT || v < -EXACT_INT) {
+            return 0;
+        }
+        *out = (double)v;
+        return 1;
+    }
+    return 0;
+}
+
+static int
+slot_double(PyObject *obj, int field, double *out)
+{
+    return plain_double(*(PyObject **)((char *)obj + offsets[field]), out);
+}
+
+/* The account's last quota refusals within throttle_memory of now; -1: not plain floats. */
+static Py_ssize_t
+recent_throttles(PyObject *times, double now)
+{
+    Py_ssize_t n = PyList_GET_SIZE(times), recent = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = PyList_GET_ITEM(times, i);
+        if (!PyFloat_CheckExact(t)) {
+            return -1;
+        }
+        recent += now - PyFloat_AS_DOUBLE(t) < throttle_memory;
+    }
+    return recent;
+}
+
+/* AccountState.new_origin, for an account with two origins or more: 1, 0, -1 not plain. */
+static int
+new_origin(PyObject *origins, double now)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    double latest = 0.0;
+    int first = 1;
+    while (PyDict_Next(origins, &pos, &key, &value)) {
+        if (!PyFloat_CheckExact(value)) {
+            return -1;
+        }
+        double since = PyFloat_AS_DOUBLE(value);
+        if (first || since > latest) { /* max(): the first of the largest */
+            latest = since;
+            first = 0;
+        }
+    }
+    return now - latest < new_origin_memory;
+}
+
+/* quiet(st, v, peers, platform, now) -> bool: True when assess() would return no signal. */
+static PyObject *
+quiet(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "quiet(st, v, peers, platform, now)");
+        return NULL;
+    }
+    if (!bound || !signals_bound) {
+        PyErr_SetString(PyExc_RuntimeError, "bind() and bind_signals() first");
+        return NULL;
+    }
+    PyObject *st = args[0], *v = args[1], *peers = args[2], *platform = args[3];
+    if (!PyObject_TypeCheck(st, owners[0]) || !PyObject_TypeCheck(v, owners[2])
+        || !PyObject_TypeCheck(peers, owners[3]) || !PyObject_TypeCheck(platform, owners[4])) {
+        PyErr_SetString(PyExc_TypeError, "quiet(AccountState, Shares, Peers, Platform, float)");
+        return NULL;
+    }
+    double now = PyFloat_AsDouble(args[4]);
+    if (now == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* Read without a Python call in between: no slot can change meanwhile. */
+    PyObject *times = *(PyObject **)((char *)st + offsets[F_THROTTLE_TIMES]);
+    PyObject *origins = *(PyObject **)((char *)st + offsets[F_ORIGINS]);
+    PyObject *burst = *(PyObject **)((char *)platform + offsets[L_BURST]);
+    PyObject *shared = *(PyObject **)((char *)platform + offsets[L_ACCOUNTS_ON_ORIGIN]);
+    double baseline, hour_count, day_count, orphans, daily;
+    double questions, negative, far, unseen, stranger, sequence, off, cardless;
+    double p_far, p_stranger, p_off;
+    if (times == NULL || !PyList_CheckExact(times) || origins == NULL
+        || !PyDict_CheckExact(origins) || burst != Py_False || shared == NULL
+        || !PyLong_CheckExact(shared) || !slot_double(st, F_BASELINE, &baseline)
+        || !slot_double(st, F_HOUR_COUNT, &hour_count)
+        || !slot_double(st, F_DAY_COUNT, &day_count) || !slot_double(st, F_ORPHANS, &orphans)
+        || !slot_double(peers, P_DAILY, &daily) || !slot_double(peers, P_FAR, &p_far)
+        || !slot_double(peers, P_STRANGER, &p_stranger)
+        || !slot_double(peers, P_OFF_HOURS, &p_off)
+        || !slot_double(v, S_QUESTIONS, &questions) || !slot_double(v, S_NEGATIVE, &negative)
+        || !slot_double(v, S_FAR, &far) || !slot_double(v, S_UNSEEN, &unseen)
+        || !slot_double(v, S_STRANGER, &stranger) || !slot_double(v, S_SEQUENCE, &sequence)
+        || !slot_double(v, S_OFF, &off) || !slot_double(v, S_CARDLESS, &cardless)) {
+        Py_RETURN_FALSE; /* not read plainly: assess() judges */
+    }
+    if (PyList_GET_SIZE(times) >= 2) {
+        Py_ssize_t recent = recent_throttles(times, now);
+        if (recent < 0 || recent >= 2) {
+            Py_RETURN_FALSE;
+        }
+    }
+    int overflow;
+    long long accounts = PyLong_AsLongLongAndOverflow(shared, &overflow);
+    if (overflow || accounts >= shared_origin) {
+        Py_RETURN_FALSE;
+    }
+    /* assess()'s thresholds, in its order (signals.py is the table they come from). */
+    double own = baseline > 1.0 ? baseline : 1.0;
+    double stranger_bar = 0.8;
+    if (p_stranger + 0.45 > stranger_bar) { /* max(0.8, …): the first of the largest */
+        stranger_bar = p_stranger + 0.45;
+    }
+    if ((hour_count > 12.0 && hour_count > 4 * own / 9)
+        || (day_count >= 20 && day_count > 3 * own)
+        || (day_count >= 20 && day_count > 4 * daily) || negative > 0.5 || far > p_far + 0.35
+        || (questions >= 15 && unseen > 0.95) || stranger > stranger_bar || sequence > 0.3
+        || off > p_off + 0.5 || cardless > 0.4 || orphans > 0.8) {
+        Py_RETURN_FALSE;
+    }
+    if (PyDict_GET_SIZE(origins) >= 2 && new_origin(origins, now) != 0) {
+        Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
 /* --- features.question ------------------------------------------------------------------------
  * The question's digests and NIR parts, as features.question computes them: Python's hash of
  * the same salted tuples while its key is random, else the keyed blake2b object's copy, update
@@ -772,6 +969,10 @@ static PyMethodDef methods[] = {
      "seen_generation, late): the classes and constants learn() works with."},
     {"learn", (PyCFunction)(void (*)(void))learn, METH_FASTCALL,
      "learn(st, q, positive, now, peers, view) -> bool: risk.AccountState.learn."},
+    {"bind_signals", bind_signals, METH_VARARGS,
+     "bind_signals(Platform, throttle_memory, new_origin_memory, shared_origin): for quiet()."},
+    {"quiet", (PyCFunction)(void (*)(void))quiet, METH_FASTCALL,
+     "quiet(st, v, peers, platform, now) -> bool: True when signals.assess finds nothing."},
     {"bind_question", bind_question, METH_VARARGS,
      "bind_question(Question, salt, keyed_or_None): what question() builds and hashes with."},
     {"question", (PyCFunction)(void (*)(void))question, METH_FASTCALL | METH_KEYWORDS,

@@ -31,6 +31,7 @@ from vigie.guard.signals import (
     asks_wrong,
     assess,
     behaviour,
+    quiet,
     score,
     suspend_threshold,
 )
@@ -167,7 +168,11 @@ class Guard:
             if self.outbox is not None:
                 self.outbox.append((OBSERVED, caller, q, origin, positive, now))
             platform = self._platform(caller, origin, now, stranger)
-            fired = assess(st, view, peers, platform, now)
+            fired = (
+                []
+                if quiet(st, view, peers, platform, now)
+                else assess(st, view, peers, platform, now)
+            )
             if not fired:  # the usual answer
                 if st.slowed_at is not None and now >= st.slowed_until:
                     self._slow(st, None, st.slowed_until)

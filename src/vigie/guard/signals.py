@@ -6,10 +6,11 @@ returns the signals that fired, with value and baseline; the score is the sum of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vigie.guard.baselines import Peers
-from vigie.guard.risk import AccountState, Shares
+from vigie.guard.risk import NEW_ORIGIN_MEMORY, THROTTLE_MEMORY, AccountState, Shares
 
 SLOW_AT = 4  # the account is slowed down (quota SLOW) from this score
 SUSPEND_AT = 7  # suspended, pending a security officer, from this score
@@ -56,7 +57,9 @@ def assess(
     st: AccountState, v: Shares, peers: Peers, platform: Platform, now: float
 ) -> list[Signal]:
     """The signals beyond their thresholds (usually none: the cheap path); shares are those of
-    ``v``, the origin the question came from."""
+    ``v``, the origin the question came from. A threshold changed here must change in the C
+    twin of its usual answer too (``quiet``, _speedups.c): tests/guard/test_speedups.py tries
+    each one at, just over and just under its value on both sides."""
     fired: list[Signal] = []
     add = fired.append
     if len(st.throttle_times) >= 2 and (throttles := st.recent_throttles(now)) >= 2:
@@ -102,6 +105,24 @@ def assess(
                 )
             )
     return fired
+
+
+def no_signal(st: AccountState, v: Shares, peers: Peers, platform: Platform, now: float) -> bool:
+    """Whether ``assess`` finds nothing: the usual answer."""
+    return not assess(st, v, peers, platform, now)
+
+
+# What the engine asks first for each answered question: no_signal, or its C twin where the
+# package was built with it (the same comparisons on the same fields, without building the
+# list; it may say False where it cannot read a field plainly, and assess() then judges).
+quiet: Callable[[AccountState, Shares, Peers, Platform, float], bool] = no_signal
+try:
+    from vigie.guard import _speedups
+except ImportError:  # pragma: no cover - an installation without a C compiler
+    pass
+else:
+    _speedups.bind_signals(Platform, THROTTLE_MEMORY, NEW_ORIGIN_MEMORY, SHARED_ORIGIN)
+    quiet = _speedups.quiet
 
 
 def score(fired: list[Signal]) -> int:
