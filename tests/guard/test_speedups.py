@@ -423,3 +423,38 @@ def test_quiet_leaves_what_it_cannot_read_plainly_to_assess() -> None:
     with pytest.raises(TypeError):
         _speedups.quiet(account, group, view, signals.QUIET, MONDAY_9H)
     assert signals.quiet is _speedups.quiet
+
+
+# --- features: first_header --------------------------------------------------------------------
+
+header_names = st.sampled_from(
+    [b"user-agent", b"User-Agent", b"user-agen", b"host", b"", "user-agent"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    headers=st.lists(st.tuples(header_names, st.binary(max_size=8)), max_size=10),
+    as_tuple=st.booleans(),
+)
+def test_first_header_in_c_is_first_header_in_python(
+    headers: list[tuple[Any, bytes]], as_tuple: bool
+) -> None:
+    given_headers = tuple(headers) if as_tuple else headers
+    expected = features.first_header(given_headers, b"user-agent")
+    found = _speedups.first_header(given_headers, b"user-agent")
+    assert found is expected  # the same object: the first pair's value, or None
+
+
+@pytest.mark.parametrize(
+    "headers", [None, [(b"user-agent",)], [b"user-agent"], [(b"a", b"b", b"c")]]
+)
+def test_first_header_refuses_what_is_not_a_list_of_pairs(headers: Any) -> None:
+    with pytest.raises(TypeError):
+        _speedups.first_header(headers, b"user-agent")
+    with pytest.raises(TypeError):
+        _speedups.first_header([], "user-agent")  # type: ignore[arg-type]
+
+
+def test_the_gate_reads_the_user_agent_in_c() -> None:
+    assert features.header_of is _speedups.first_header

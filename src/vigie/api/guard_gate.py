@@ -22,7 +22,14 @@ from vigie.eligibility import flows
 from vigie.eligibility.schemas import EligibilityAnswer, EligibilityRequest
 from vigie.guard import sharing
 from vigie.guard.engine import Decision, Guard, Verdict
-from vigie.guard.features import Caller, Question, origin_of, practice_departement, question_of
+from vigie.guard.features import (
+    Caller,
+    Question,
+    header_of,
+    origin_of,
+    practice_departement,
+    question_of,
+)
 from vigie.guard.gcra import MemoryQuotaStore, QuotaStore, QuotaStoreUnavailable, WouldWait
 from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.service import StoreContainment
@@ -185,11 +192,7 @@ class Gate:
         # request.state) cost microseconds of Python calls each on this path.
         scope = request.scope
         client = scope.get("client")  # (host, port)
-        agent = None
-        for name, value in scope["headers"]:
-            if name == b"user-agent":
-                agent = value
-                break
+        agent = header_of(scope["headers"], b"user-agent")
         self.origin = services.origins.of(client[0] if client else None, agent)
         # The caller's last proof of identity: a portal session's step-up, a token's auth_time
         # (or iat); None: never re-authenticated.

@@ -745,6 +745,51 @@ quiet(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+/* --- features.first_header ---------------------------------------------------------------------
+ * A request's header, from the ASGI scope's list of (name, value) pairs: a loop of tuple
+ * unpackings the interpreter runs for every question. */
+
+/* first_header(headers, name) -> bytes | None: the value of the first header named ``name``. */
+static PyObject *
+first_header(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "first_header(headers, name)");
+        return NULL;
+    }
+    PyObject *name = args[1];
+    if (!PyBytes_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "a header's name is bytes");
+        return NULL;
+    }
+    PyObject *headers = PySequence_Fast(args[0], "headers are a sequence of (name, value) pairs");
+    if (headers == NULL) {
+        return NULL;
+    }
+    const char *wanted = PyBytes_AS_STRING(name);
+    Py_ssize_t size = PyBytes_GET_SIZE(name);
+    PyObject *found = Py_None;
+    /* No Python code runs in the loop (bytes are compared here): the list cannot change. */
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(headers); i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(headers, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            Py_DECREF(headers);
+            PyErr_SetString(PyExc_TypeError, "a header is a (name, value) pair");
+            return NULL;
+        }
+        PyObject *key = PyTuple_GET_ITEM(pair, 0);
+        /* A name of another type than bytes never equals bytes. */
+        if (PyBytes_CheckExact(key) && PyBytes_GET_SIZE(key) == size
+            && memcmp(PyBytes_AS_STRING(key), wanted, size) == 0) {
+            found = PyTuple_GET_ITEM(pair, 1);
+            break;
+        }
+    }
+    Py_INCREF(found);
+    Py_DECREF(headers);
+    return found;
+}
+
 /* --- features.question ------------------------------------------------------------------------
  * The question's digests and NIR parts, as features.question computes them: Python's hash of
  * the same salted tuples while its key is random, else the keyed blake2b object's copy, update
@@ -973,6 +1018,8 @@ static PyMethodDef methods[] = {
      "bind_signals(Platform, throttle_memory, new_origin_memory, shared_origin): for quiet()."},
     {"quiet", (PyCFunction)(void (*)(void))quiet, METH_FASTCALL,
      "quiet(st, v, peers, platform, now) -> bool: True when signals.assess finds nothing."},
+    {"first_header", (PyCFunction)(void (*)(void))first_header, METH_FASTCALL,
+     "first_header(headers, name) -> bytes | None: features.first_header."},
     {"bind_question", bind_question, METH_VARARGS,
      "bind_question(Question, salt, keyed_or_None): what question() builds and hashes with."},
     {"question", (PyCFunction)(void (*)(void))question, METH_FASTCALL | METH_KEYWORDS,
