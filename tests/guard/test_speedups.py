@@ -19,9 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.guard.helpers import MONDAY_9H, pro
-from vigie.guard import _speedups, features, gcra, risk, signals
+from tests.guard.helpers import MONDAY_9H, new_guard, pro
+from vigie.guard import _speedups, engine, features, gcra, risk, signals
 from vigie.guard.baselines import PEER_STEP, initial_peers
+from vigie.guard.engine import Guard
 from vigie.guard.features import Question
 from vigie.guard.gcra import SLACK, take_in_one_pass
 from vigie.guard.risk import AccountState, Shares
@@ -458,3 +459,127 @@ def test_first_header_refuses_what_is_not_a_list_of_pairs(headers: Any) -> None:
 
 def test_the_gate_reads_the_user_agent_in_c() -> None:
     assert features.header_of is _speedups.first_header
+
+
+# --- engine: the usual question (admit_usual, observe_usual) -----------------------------------
+
+CALLERS = (
+    pro(1, Profession.pharmacist, "75", structure=9),
+    pro(2, Profession.pharmacist, "75", structure=9),  # the same pharmacy: one group
+    pro(3, Profession.nurse, "13"),
+    pro(4, Profession.audiologist, "2A"),
+)
+turns = st.tuples(
+    st.integers(0, len(CALLERS) - 1),
+    st.integers(0, 30),  # patient
+    st.sampled_from(["75", "13", "2A", "971"]),
+    st.integers(0, 3),  # series
+    st.sampled_from([0, 1, 2, 4, 500]),  # order
+    st.booleans(),  # cardless
+    st.booleans(),  # agree
+    st.sampled_from([True, True, True, False]),  # positive
+    st.sampled_from([1, 1, 1, 2, 3]),  # origin: mostly the account's first
+    st.sampled_from([0.0, 1.0, 5.0, 30.0, 61.0, 600.0, 3_601.0, 86_400.0]),  # time step
+    st.booleans(),  # stepped up just now
+)
+
+
+def guard_state(guard: Guard) -> dict[str, object]:
+    """Everything a question can change: accounts, peers, the platform's watch, the quotas."""
+    store = guard.quotas
+    assert isinstance(store, gcra.MemoryQuotaStore)
+    return {
+        "accounts": {a: state_of(s) for a, s in guard._accounts.items()},
+        "peers": {p.value: repr(x) for p, x in guard.peers.items()},
+        "platform": repr(vars(guard.platform)),
+        "quotas": {key: bits([store._tat[slot]]) for key, slot in store._slots.items()},
+        "outbox": repr(guard.outbox),
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(turns, min_size=1, max_size=80), shared=st.booleans())
+def test_the_usual_question_in_c_is_the_guard_in_python(
+    steps: list[tuple[Any, ...]], shared: bool
+) -> None:
+    """Two guards, one with the C paths and one without, asked the same questions: the same
+    verdicts after each, the same state after all (with the notes for other processes too)."""
+    guards = []
+    for in_c in (True, False):
+        guard, _ = new_guard()
+        guard.in_c = in_c
+        if shared:
+            guard.outbox = []
+        guards.append(guard)
+    now = MONDAY_9H
+    for who, patient, dep, series, order, cardless, agree, positive, origin, step, up in steps:
+        now += step
+        caller, question = CALLERS[who], Question(patient, dep, series, order, cardless, agree)
+        verdicts = []
+        for guard in guards:
+            verdict = guard.admit(caller, question, origin, now if up else None, now)
+            if not verdict.refused:
+                verdict = guard.observe(caller, question, origin, positive, now)
+            verdicts.append(verdict)
+        assert verdicts[0] == verdicts[1]
+    assert guard_state(guards[0]) == guard_state(guards[1])
+
+
+def test_the_usual_question_takes_the_c_paths() -> None:
+    guard, _ = new_guard()
+    caller, question = CALLERS[0], Question(1, "75", 1, 1, False, True)
+    assert not engine.admit_usual(guard, caller, question, 1, MONDAY_9H)  # unknown: Python's
+    assert engine.observe_usual(guard, caller, question, 1, True, MONDAY_9H) is None
+    assert guard.admit(caller, question, 1, None, MONDAY_9H) is engine.ALLOW
+    assert guard.observe(caller, question, 1, True, MONDAY_9H) is engine.ALLOW
+    later = MONDAY_9H + 60
+    assert engine.admit_usual(guard, caller, question, 1, later) is True
+    assert engine.observe_usual(guard, caller, question, 1, True, later) is engine.ALLOW
+    assert guard.state(caller).questions == 2
+
+
+def test_the_c_paths_leave_a_question_to_python_while_the_lock_is_held() -> None:
+    guard, _ = new_guard()
+    caller, question = CALLERS[0], Question(1, "75", 1, 1, False, True)
+    guard.admit(caller, question, 1, None, MONDAY_9H)
+    guard.observe(caller, question, 1, True, MONDAY_9H)
+    with guard._lock:  # another thread replaying the others' notes, say
+        assert not engine.admit_usual(guard, caller, question, 1, MONDAY_9H + 60)
+        assert engine.observe_usual(guard, caller, question, 1, True, MONDAY_9H + 60) is None
+    assert guard.state(caller).questions == 1  # nothing done meanwhile
+    assert not guard._lock.locked()
+
+
+def test_a_watched_wave_goes_to_the_python_facts() -> None:
+    results: list[tuple[object, ...]] = []
+    for in_c in (True, False):
+        guard, _ = new_guard()
+        guard.in_c = in_c
+        caller, question = CALLERS[0], Question(1, "75", 1, 1, False, True)
+        guard.admit(caller, question, 1, None, MONDAY_9H)
+        guard.observe(caller, question, 1, True, MONDAY_9H)
+        guard.platform.burst_until = MONDAY_9H + 3_600
+        guard.platform.cohort = {caller.account}
+        for i in range(30):  # strangers in a wave: the cohort's pool moves, signals fire
+            far = Question(100 + i, "971", 7, 1, False, True)
+            now = MONDAY_9H + 60 * (i + 1)
+            verdict = guard.admit(caller, far, 1, None, now)
+            if not verdict.refused:
+                verdict = guard.observe(caller, far, 1, True, now)
+            results.append((in_c, i, verdict))
+        results.append((in_c, "state", repr(guard_state(guard))))
+    half = len(results) // 2
+    assert [r[1:] for r in results[:half]] == [r[1:] for r in results[half:]]
+    assert guard.platform.cohort_strangers != 0.3  # the pool did move
+
+
+def test_the_c_paths_refuse_what_is_not_a_guards_question() -> None:
+    guard, _ = new_guard()
+    caller, question = CALLERS[0], Question(1, "75", 1, 1, False, True)
+    with pytest.raises(TypeError):
+        engine.admit_usual(object(), caller, question, 1, MONDAY_9H)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        engine.observe_usual(guard, caller, (1, "75"), 1, True, MONDAY_9H)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _speedups.admit_usual(guard, caller, question, 1)  # type: ignore[call-arg]
+    assert not guard._accounts

@@ -157,9 +157,9 @@ enum {
     /* AccountState */
     F_CALLER, F_HOUR_START, F_HOUR_END, F_HOUR_COUNT, F_DAY_COUNT, F_QUESTIONS, F_SEEN,
     F_SEEN_BEFORE, F_OFF_NOW, F_ESTIMATES_DAY, F_PENDING_ESTIMATES, F_THROTTLE_TIMES,
-    F_BASELINE, F_ORPHANS, F_ORIGINS,
+    F_BASELINE, F_ORPHANS, F_ORIGINS, F_PEERS, F_VIEWS, F_SLOWED_AT, F_CHECKS,
     /* Caller */
-    F_DEPARTEMENT,
+    F_DEPARTEMENT, C_ACCOUNT, C_STRUCTURE,
     /* Shares */
     S_QUESTIONS, S_NEGATIVE, S_FAR, S_UNSEEN, S_STRANGER, S_SEQUENCE, S_OFF, S_CARDLESS,
     S_LAST_SERIES, S_LAST_ORDER,
@@ -177,8 +177,8 @@ static const struct {
     {0, "caller"}, {0, "hour_start"}, {0, "hour_end"}, {0, "hour_count"}, {0, "day_count"},
     {0, "questions"}, {0, "seen"}, {0, "seen_before"}, {0, "off_now"}, {0, "estimates_day"},
     {0, "pending_estimates"}, {0, "throttle_times"}, {0, "baseline"}, {0, "orphans"},
-    {0, "origins"},
-    {1, "departement"},
+    {0, "origins"}, {0, "peers"}, {0, "views"}, {0, "slowed_at"}, {0, "checks"},
+    {1, "departement"}, {1, "account"}, {1, "structure"},
     {2, "questions"}, {2, "negative"}, {2, "far"}, {2, "unseen"}, {2, "stranger"},
     {2, "sequence"}, {2, "off"}, {2, "cardless"}, {2, "last_series"}, {2, "last_order"},
     {3, "negative"}, {3, "far"}, {3, "unseen"}, {3, "stranger"}, {3, "off_hours"},
@@ -745,6 +745,395 @@ quiet(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+/* --- engine.Guard: the usual question ---------------------------------------------------------
+ * What Guard.admit and Guard.observe do for the usual question, in one call each, on the same
+ * objects: an account already known, asking from a known origin, on quotas in memory, whose
+ * answer fires no signal. Anything else goes back to the Python: admit_usual then has done
+ * nothing; observe_usual has done nothing, or has learnt the question and hands the judgement
+ * to Guard._judge, the lock still held. The locks are Python's own, taken without waiting: one
+ * already held sends the question to the Python, which waits for it. */
+
+static PyTypeObject *guard_type, *memory_store_type, *checks_type;
+static PyObject *allow_verdict, *quiet_platform, *observed_kind, *slack_value;
+static double sweep_every;
+static int engine_bound;
+static PyObject *s_lock, *s_accounts, *s_outbox, *s_platform, *s_quotas, *s_origins_map,
+    *s_burst_until, *s_facts, *s_judge, *s_acquire, *s_release, *s_swept, *s_generation, *s_tat,
+    *s_noted, *s_append;
+
+static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+static PyObject *learn(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+static PyObject *quiet(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
+/* bind_engine(Guard, MemoryQuotaStore, Checks, ALLOW, QUIET, OBSERVED, sweep_every, slack) */
+static PyObject *
+bind_engine(PyObject *module, PyObject *args)
+{
+    PyObject *guard, *store, *checks, *allow, *quiet_one, *observed;
+    double sweep, slack;
+    if (!PyArg_ParseTuple(args, "O!O!O!OOOdd:bind_engine", &PyType_Type, &guard, &PyType_Type,
+                          &store, &PyType_Type, &checks, &allow, &quiet_one, &observed, &sweep,
+                          &slack)) {
+        return NULL;
+    }
+    /* The usual answer of facts() is QUIET for an origin of one or two groups: only while an
+     * origin counts as shared from three at least. */
+    if (!bound || !signals_bound || shared_origin <= 2) {
+        PyErr_SetString(PyExc_RuntimeError, "bind() and bind_signals() first (shared origin > 2)");
+        return NULL;
+    }
+    PyObject *slack_object = PyFloat_FromDouble(slack);
+    if (slack_object == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(slack_value, slack_object);
+    PyObject **held[] = {&guard, &store, &checks, &allow, &quiet_one, &observed};
+    for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+        Py_INCREF(*held[i]);
+    }
+    Py_XSETREF(guard_type, (PyTypeObject *)guard);
+    Py_XSETREF(memory_store_type, (PyTypeObject *)store);
+    Py_XSETREF(checks_type, (PyTypeObject *)checks);
+    Py_XSETREF(allow_verdict, allow);
+    Py_XSETREF(quiet_platform, quiet_one);
+    Py_XSETREF(observed_kind, observed);
+    sweep_every = sweep;
+    engine_bound = 1;
+    Py_RETURN_NONE;
+}
+
+/* lock.acquire(False): 1 taken, 0 held elsewhere, -1 an error. */
+static int
+try_lock(PyObject *lock)
+{
+    PyObject *taken = PyObject_CallMethodOneArg(lock, s_acquire, Py_False);
+    if (taken == NULL) {
+        return -1;
+    }
+    int result = taken == Py_True;
+    Py_DECREF(taken);
+    return result;
+}
+
+/* lock.release(), an error already raised kept as it is (the release's own raised otherwise).
+ * Returns ``result``, or NULL when the release failed. */
+static PyObject *
+unlock(PyObject *lock, PyObject *result)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyObject *done = PyObject_CallMethodNoArgs(lock, s_release);
+    if (done == NULL) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(traceback);
+        Py_XDECREF(result);
+        return NULL;
+    }
+    Py_DECREF(done);
+    PyErr_Restore(type, value, traceback);
+    return result;
+}
+
+/* The attribute as a double; -1 on an error (raised). */
+static int
+attr_double(PyObject *obj, PyObject *name, double *out)
+{
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL) {
+        return -1;
+    }
+    *out = PyFloat_AsDouble(value);
+    Py_DECREF(value);
+    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* Guard.admit from its state lookup on, both locks held: Py_True (admitted, its units charged),
+ * Py_False (nothing done: the Python decides), NULL on an error. */
+static PyObject *
+take_usual(PyObject *guard, PyObject *store, PyObject *caller, PyObject *q, PyObject *origin,
+           PyObject *now)
+{
+    PyObject *accounts = NULL, *noted = NULL, *generation = NULL, *tats = NULL, *taken = NULL;
+    PyObject *result = NULL;
+    double at = PyFloat_AsDouble(now), swept;
+    if ((at == -1.0 && PyErr_Occurred()) || attr_double(store, s_swept, &swept) < 0) {
+        return NULL;
+    }
+    if (!(at - swept <= sweep_every)) { /* a sweep is due (Python's test, negated) */
+        Py_RETURN_FALSE;
+    }
+    PyObject *cardless = PyTuple_GET_ITEM(q, 4);
+    PyObject *account = get(caller, C_ACCOUNT);
+    if (account == NULL || (cardless != Py_True && cardless != Py_False)) {
+        return account == NULL ? NULL : Py_NewRef(Py_False);
+    }
+    if ((accounts = PyObject_GetAttr(guard, s_accounts)) == NULL) {
+        return NULL;
+    }
+    PyObject *st = PyDict_CheckExact(accounts) ? PyDict_GetItemWithError(accounts, account) : NULL;
+    if (st == NULL || !PyObject_TypeCheck(st, owners[0])) {
+        result = PyErr_Occurred() ? NULL : Py_NewRef(Py_False);
+        goto done;
+    }
+    /* No Python code runs from here to the take: the slots read stay as they are. */
+    PyObject *origins = get(st, F_ORIGINS), *slowed_at = get(st, F_SLOWED_AT);
+    PyObject *kinds = get(st, F_CHECKS);
+    if (origins == NULL || slowed_at == NULL || kinds == NULL) {
+        goto done;
+    }
+    int known = PyDict_CheckExact(origins) ? PyDict_Contains(origins, origin) : 0;
+    if (known < 0) {
+        goto done;
+    }
+    Py_ssize_t kind = 2 * (cardless == Py_True) + (slowed_at != Py_None);
+    PyObject *checks = known && PyList_CheckExact(kinds) && PyList_GET_SIZE(kinds) == 4
+                           ? PyList_GET_ITEM(kinds, kind)
+                           : NULL;
+    if (checks == NULL || !Py_IS_TYPE(checks, checks_type)) {
+        result = Py_NewRef(Py_False);
+        goto done;
+    }
+    Py_INCREF(checks);
+    noted = PyObject_GetAttr(checks, s_noted);
+    Py_DECREF(checks);
+    if (noted == NULL || (generation = PyObject_GetAttr(store, s_generation)) == NULL) {
+        goto done;
+    }
+    int current = PyTuple_CheckExact(noted) && PyTuple_GET_SIZE(noted) == 4
+                  && PyTuple_GET_ITEM(noted, 0) == store && PyTuple_GET_ITEM(noted, 3) == Py_True
+                  && PyLong_CheckExact(PyTuple_GET_ITEM(noted, 1)) && PyLong_CheckExact(generation)
+                  ? PyObject_RichCompareBool(PyTuple_GET_ITEM(noted, 1), generation, Py_EQ)
+                  : 0;
+    if (current <= 0) {
+        result = current < 0 ? NULL : Py_NewRef(Py_False);
+        goto done;
+    }
+    if ((tats = PyObject_GetAttr(store, s_tat)) == NULL) {
+        goto done;
+    }
+    PyObject *take_args[4] = {tats, PyTuple_GET_ITEM(noted, 2), now, slack_value};
+    if ((taken = take(NULL, take_args, 4)) == NULL) {
+        goto done;
+    }
+    /* A refusal charged nothing: the Python takes again and says how long to wait. */
+    result = Py_NewRef(PyFloat_AS_DOUBLE(taken) <= 0 ? Py_True : Py_False);
+done:
+    Py_XDECREF(accounts);
+    Py_XDECREF(noted);
+    Py_XDECREF(generation);
+    Py_XDECREF(tats);
+    Py_XDECREF(taken);
+    return result;
+}
+
+/* The usual question's arguments: (Guard, Caller, Question, ...) and their number; -1 raised. */
+static int
+guard_call(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected, const char *usage)
+{
+    if (!engine_bound) {
+        PyErr_SetString(PyExc_RuntimeError, "bind_engine() first");
+        return -1;
+    }
+    if (nargs != expected || !PyObject_TypeCheck(args[0], guard_type)
+        || !PyObject_TypeCheck(args[1], owners[1]) || !PyTuple_Check(args[2])
+        || PyTuple_GET_SIZE(args[2]) != 6) {
+        PyErr_Format(PyExc_TypeError, "%s: a Guard, a Caller and a Question first", usage);
+        return -1;
+    }
+    return 0;
+}
+
+/* admit_usual(guard, caller, q, origin, now) -> bool: True when Guard.admit would allow the
+ * question from its state lookup on, and its units are charged; False: nothing done. */
+static PyObject *
+admit_usual(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (guard_call(args, nargs, 5, "admit_usual(guard, caller, q, origin, now)") < 0) {
+        return NULL;
+    }
+    PyObject *guard = args[0], *caller = args[1], *q = args[2];
+    PyObject *store = PyObject_GetAttr(guard, s_quotas);
+    if (store == NULL) {
+        return NULL;
+    }
+    if (!Py_IS_TYPE(store, memory_store_type)) { /* Redis: the Python's */
+        Py_DECREF(store);
+        Py_RETURN_FALSE;
+    }
+    PyObject *result = NULL, *guard_lock = NULL, *store_lock = NULL;
+    if ((guard_lock = PyObject_GetAttr(guard, s_lock)) == NULL
+        || (store_lock = PyObject_GetAttr(store, s_lock)) == NULL) {
+        goto done;
+    }
+    int taken = try_lock(guard_lock);
+    if (taken <= 0) {
+        result = taken < 0 ? NULL : Py_NewRef(Py_False);
+        goto done;
+    }
+    taken = try_lock(store_lock);
+    if (taken <= 0) {
+        result = unlock(guard_lock, taken < 0 ? NULL : Py_NewRef(Py_False));
+        goto done;
+    }
+    result = take_usual(guard, store, caller, q, args[3], args[4]);
+    result = unlock(store_lock, result);
+    result = unlock(guard_lock, result);
+done:
+    Py_DECREF(store);
+    Py_XDECREF(guard_lock);
+    Py_XDECREF(store_lock);
+    return result;
+}
+
+/* Guard._platform: PlatformWatch.facts' usual answer here (an origin one or two groups use, no
+ * wave watched), the Python's otherwise. A new reference, NULL on an error. */
+static PyObject *
+platform_facts(PyObject *guard, PyObject *caller, PyObject *origin, PyObject *now,
+               PyObject *stranger)
+{
+    PyObject *watch = NULL, *map = NULL, *group = NULL, *result = NULL;
+    PyObject *account = got(caller, C_ACCOUNT), *structure = got(caller, C_STRUCTURE);
+    double at = PyFloat_AsDouble(now), burst_until;
+    if (account == NULL || structure == NULL || (at == -1.0 && PyErr_Occurred())) {
+        goto done;
+    }
+    group = structure != Py_None ? Py_NewRef(structure) : PyNumber_Negative(account);
+    if (group == NULL || (watch = PyObject_GetAttr(guard, s_platform)) == NULL
+        || (map = PyObject_GetAttr(watch, s_origins_map)) == NULL
+        || attr_double(watch, s_burst_until, &burst_until) < 0) {
+        goto done;
+    }
+    PyObject *groups = at < burst_until || !PyDict_CheckExact(map)
+                           ? NULL
+                           : PyDict_GetItemWithError(map, origin);
+    if (groups == NULL && PyErr_Occurred()) {
+        goto done;
+    }
+    int present = groups != NULL && PyDict_CheckExact(groups) ? PyDict_Contains(groups, group) : 0;
+    if (present < 0) {
+        goto done;
+    }
+    if (groups != NULL && PyDict_CheckExact(groups)
+        && PyDict_GET_SIZE(groups) + !present <= 2) {
+        result = PyDict_SetItem(groups, group, now) < 0 ? NULL : Py_NewRef(quiet_platform);
+    }
+    else {
+        result = PyObject_CallMethodObjArgs(watch, s_facts, origin, group, account, now, stranger,
+                                            NULL);
+    }
+done:
+    Py_XDECREF(account);
+    Py_XDECREF(structure);
+    Py_XDECREF(group);
+    Py_XDECREF(watch);
+    Py_XDECREF(map);
+    return result;
+}
+
+/* Guard.observe, the lock held: a verdict, Py_None (nothing done), NULL on an error. */
+static PyObject *
+observe_held(PyObject *guard, PyObject *caller, PyObject *q, PyObject *origin,
+             PyObject *positive, PyObject *now)
+{
+    PyObject *accounts = NULL, *st = NULL, *peers = NULL, *view = NULL, *outbox = NULL;
+    PyObject *stranger = NULL, *platform = NULL, *calm = NULL, *result = NULL;
+    PyObject *account = get(caller, C_ACCOUNT);
+    if (account == NULL || (accounts = PyObject_GetAttr(guard, s_accounts)) == NULL) {
+        goto done;
+    }
+    st = PyDict_CheckExact(accounts) ? PyDict_GetItemWithError(accounts, account) : NULL;
+    if (st == NULL || !PyObject_TypeCheck(st, owners[0])) {
+        st = NULL;
+        result = PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+        goto done;
+    }
+    Py_INCREF(st);
+    PyObject *views = get(st, F_VIEWS);
+    if ((peers = got(st, F_PEERS)) == NULL || views == NULL) {
+        goto done;
+    }
+    view = PyDict_CheckExact(views) ? PyDict_GetItemWithError(views, origin) : NULL;
+    if (view == NULL || !PyObject_TypeCheck(view, owners[2])
+        || !PyObject_TypeCheck(peers, owners[3])) {
+        view = NULL; /* a new view: the Python makes room for it */
+        result = PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+        goto done;
+    }
+    Py_INCREF(view);
+    /* From here on the question is learnt: what follows is done here or by the Python's
+     * _judge, never handed back undone. */
+    PyObject *learn_args[6] = {st, q, positive, now, peers, view};
+    if ((stranger = learn(NULL, learn_args, 6)) == NULL
+        || (outbox = PyObject_GetAttr(guard, s_outbox)) == NULL) {
+        goto done;
+    }
+    if (outbox != Py_None) {
+        PyObject *event = PyTuple_Pack(6, observed_kind, caller, q, origin, positive, now);
+        if (event == NULL) {
+            goto done;
+        }
+        PyObject *appended = PyObject_CallMethodOneArg(outbox, s_append, event);
+        Py_DECREF(event);
+        if (appended == NULL) {
+            goto done;
+        }
+        Py_DECREF(appended);
+    }
+    if ((platform = platform_facts(guard, caller, origin, now, stranger)) == NULL) {
+        goto done;
+    }
+    PyObject *quiet_args[5] = {st, view, peers, platform, now};
+    if ((calm = quiet(NULL, quiet_args, 5)) == NULL) {
+        goto done;
+    }
+    PyObject *slowed_at = get(st, F_SLOWED_AT);
+    if (slowed_at == NULL) {
+        goto done;
+    }
+    if (calm == Py_True && slowed_at == Py_None) {
+        result = Py_NewRef(allow_verdict);
+    }
+    else { /* a signal, or a slow-down that may end: the Python's judgement */
+        result = PyObject_CallMethodObjArgs(guard, s_judge, st, view, platform, now, NULL);
+    }
+done:
+    Py_XDECREF(accounts);
+    Py_XDECREF(st);
+    Py_XDECREF(peers);
+    Py_XDECREF(view);
+    Py_XDECREF(outbox);
+    Py_XDECREF(stranger);
+    Py_XDECREF(platform);
+    Py_XDECREF(calm);
+    return result;
+}
+
+/* observe_usual(guard, caller, q, origin, positive, now) -> Verdict | None: Guard.observe's
+ * verdict, or None when nothing was done (the Python observes). */
+static PyObject *
+observe_usual(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (guard_call(args, nargs, 6, "observe_usual(guard, caller, q, origin, positive, now)") < 0) {
+        return NULL;
+    }
+    PyObject *guard = args[0], *caller = args[1], *q = args[2];
+    PyObject *lock = PyObject_GetAttr(guard, s_lock);
+    if (lock == NULL) {
+        return NULL;
+    }
+    PyObject *result;
+    int taken = try_lock(lock);
+    if (taken <= 0) {
+        result = taken < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    else {
+        result = unlock(lock, observe_held(guard, caller, q, args[3], args[4], args[5]));
+    }
+    Py_DECREF(lock);
+    return result;
+}
+
 /* --- features.first_header ---------------------------------------------------------------------
  * A request's header, from the ASGI scope's list of (name, value) pairs: a loop of tuple
  * unpackings the interpreter runs for every question. */
@@ -1018,6 +1407,12 @@ static PyMethodDef methods[] = {
      "bind_signals(Platform, throttle_memory, new_origin_memory, shared_origin): for quiet()."},
     {"quiet", (PyCFunction)(void (*)(void))quiet, METH_FASTCALL,
      "quiet(st, v, peers, platform, now) -> bool: True when signals.assess finds nothing."},
+    {"bind_engine", bind_engine, METH_VARARGS,
+     "bind_engine(Guard, MemoryQuotaStore, Checks, ALLOW, QUIET, OBSERVED, sweep_every, slack)."},
+    {"admit_usual", (PyCFunction)(void (*)(void))admit_usual, METH_FASTCALL,
+     "admit_usual(guard, caller, q, origin, now) -> bool: Guard.admit's usual question."},
+    {"observe_usual", (PyCFunction)(void (*)(void))observe_usual, METH_FASTCALL,
+     "observe_usual(guard, caller, q, origin, positive, now): Guard.observe's usual question."},
     {"first_header", (PyCFunction)(void (*)(void))first_header, METH_FASTCALL,
      "first_header(headers, name) -> bytes | None: features.first_header."},
     {"bind_question", bind_question, METH_VARARGS,
@@ -1044,7 +1439,12 @@ PyInit__speedups(void)
     } names[] = {
         {&enter_slot_name, "enter_slot"}, {&s_copy, "copy"},     {&s_update, "update"},
         {&s_digest, "digest"},            {&s_isdigit, "isdigit"}, {&s_97, "97"},
-        {&s_98, "98"},
+        {&s_98, "98"},                    {&s_lock, "_lock"},     {&s_accounts, "_accounts"},
+        {&s_outbox, "outbox"},            {&s_platform, "platform"}, {&s_quotas, "quotas"},
+        {&s_origins_map, "_origins"},     {&s_burst_until, "burst_until"}, {&s_facts, "facts"},
+        {&s_judge, "_judge"},             {&s_acquire, "acquire"}, {&s_release, "release"},
+        {&s_swept, "_swept"},             {&s_generation, "_generation"}, {&s_tat, "_tat"},
+        {&s_noted, "noted"},              {&s_append, "append"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].name == NULL

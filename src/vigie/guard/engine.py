@@ -10,21 +10,23 @@ every process's.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from vigie.guard.baselines import Peers, initial_peers
 from vigie.guard.features import Caller, Question
-from vigie.guard.gcra import QuotaStore
+from vigie.guard.gcra import SLACK, SWEEP_EVERY, MemoryQuotaStore, QuotaStore
 from vigie.guard.platform import PlatformWatch
-from vigie.guard.quotas import checks_for
+from vigie.guard.quotas import Checks, checks_for
 from vigie.guard.risk import SLOW_MEMORY, AccountState, Shares, learn
 from vigie.guard.sharing import FORGOTTEN, OBSERVED, ORIGIN, PENDING, SLOWED, THROTTLED, Event
 from vigie.guard.signals import (
     BEHAVIOUR_TO_SLOW,
     BEHAVIOUR_TO_SUSPEND,
     PERSISTENT_SLOW,
+    QUIET,
     SLOW_AT,
     Platform,
     Signal,
@@ -102,6 +104,10 @@ class Guard:
         self._lock = threading.Lock()
         # What the other server processes must replay; None while this one is alone.
         self.outbox: list[Event] | None = None
+        # The usual question's two checks in C where built (admit_usual, observe_usual): the
+        # same state changes as the Python below, which they hand over to whenever a question
+        # is not the usual one. False: Python alone (the tests compare the two).
+        self.in_c = IN_C
 
     def state(self, caller: Caller) -> AccountState:
         st = self._accounts.get(caller.account)
@@ -126,6 +132,8 @@ class Guard:
         ran before it is safe to run again."""
         if self.containment.is_suspended(caller.account, now):
             return SUSPENDED
+        if self.in_c and admit_usual(self, caller, q, origin, now):
+            return ALLOW
         with self._lock:
             st = self.state(caller)
             if origin not in st.origins and not self._origin_admitted(
@@ -160,6 +168,10 @@ class Guard:
         self, caller: Caller, q: Question, origin: int, positive: bool, now: float
     ) -> Verdict:
         """After the store, before the answer leaves: learn, then allow or suspend."""
+        if self.in_c:
+            verdict = observe_usual(self, caller, q, origin, positive, now)
+            if verdict is not None:
+                return verdict
         with self._lock:
             st = self.state(caller)
             peers = st.peers
@@ -167,18 +179,20 @@ class Guard:
             stranger = learn(st, q, positive, now, peers, view)
             if self.outbox is not None:
                 self.outbox.append((OBSERVED, caller, q, origin, positive, now))
-            platform = self._platform(caller, origin, now, stranger)
-            fired = (
-                []
-                if quiet(st, view, peers, platform, now)
-                else assess(st, view, peers, platform, now)
-            )
-            if not fired:  # the usual answer
-                if st.slowed_at is not None and now >= st.slowed_until:
-                    self._slow(st, None, st.slowed_until)
-                return ALLOW
-            suspended = self._decide(st, fired, platform, now)
-        return SUSPENDED if suspended else ALLOW
+            return self._judge(st, view, self._platform(caller, origin, now, stranger), now)
+
+    def _judge(self, st: AccountState, view: Shares, platform: Platform, now: float) -> Verdict:
+        """A question just learnt: allow, or suspend (the lock held; observe_usual calls it too)."""
+        peers = st.peers
+        if quiet(st, view, peers, platform, now):
+            fired = []  # the usual answer
+        else:
+            fired = assess(st, view, peers, platform, now)
+        if not fired:
+            if st.slowed_at is not None and now >= st.slowed_until:
+                self._slow(st, None, st.slowed_until)
+            return ALLOW
+        return SUSPENDED if self._decide(st, fired, platform, now) else ALLOW
 
     def _platform(
         self, caller: Caller, origin: int, now: float, stranger: bool | None = None
@@ -330,3 +344,32 @@ class Guard:
         known[origin] = since
         if since:
             self.platform.moved(st.caller.account, since)
+
+
+def _no_usual_admit(guard: Guard, caller: Caller, q: Question, origin: int, now: float) -> bool:
+    return False
+
+
+def _no_usual_observe(
+    guard: Guard, caller: Caller, q: Question, origin: int, positive: bool, now: float
+) -> Verdict | None:
+    return None
+
+
+# The C paths of the usual question (admitted from a known origin on quotas in memory; learnt
+# with no signal), bound to this module's classes; where the package was built without them,
+# Guard.in_c is False and these are never called.
+admit_usual: Callable[[Guard, Caller, Question, int, float], bool] = _no_usual_admit
+observe_usual: Callable[[Guard, Caller, Question, int, bool, float], Verdict | None] = (
+    _no_usual_observe
+)
+try:
+    from vigie.guard import _speedups
+except ImportError:  # pragma: no cover - an installation without a C compiler
+    IN_C = False
+else:
+    IN_C = True
+    _speedups.bind_engine(
+        Guard, MemoryQuotaStore, Checks, ALLOW, QUIET, OBSERVED, SWEEP_EVERY, SLACK
+    )
+    admit_usual, observe_usual = _speedups.admit_usual, _speedups.observe_usual
