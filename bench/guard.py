@@ -58,6 +58,7 @@ from vigie.runtime import open_runtime
 
 ACCOUNTS = 500
 BLOCK = 100
+WORKING_MORNING = 1_772_438_400.0  # Monday 2 March 2026, 9:00 in France
 
 
 def _stats(walls: list[float], cpus: list[float]) -> dict[str, float]:
@@ -96,9 +97,11 @@ def measure(
         else MemoryQuotaStore()
     )
     # The guard's clock, simulated: each read moves it 25 ms on, a question 50 ms (admit, then
-    # observe), so each account asks every 25 s and never over its quotas. A counter's own
-    # __next__, called from C like the API's time.time (a lambda would add a Python call).
-    clock = itertools.count(time.time(), 0.025).__next__
+    # observe), so each account asks every 25 s and never over its quotas. It starts on a
+    # working morning whatever the hour of the run: a run at night measures the same questions
+    # (no off-hours share learnt). A counter's own __next__, called from C like the API's
+    # time.time (a lambda would add a Python call).
+    clock = itertools.count(WORKING_MORNING, 0.025).__next__
     containment = StoreContainment(runtime.engine)
     services = GuardServices(
         Guard(quotas, containment), containment, waits=redis_url is not None, clock=clock
