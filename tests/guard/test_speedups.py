@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +27,8 @@ from vigie.guard.baselines import PEER_STEP, initial_peers
 from vigie.guard.engine import Guard
 from vigie.guard.features import Question
 from vigie.guard.gcra import SLACK, take_in_one_pass
+from vigie.guard.quotas import checks_for
+from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.risk import AccountState, Shares
 from vigie.guard.signals import Platform
 from vigie.identity.identifiers import Profession
@@ -583,3 +587,95 @@ def test_the_c_paths_refuse_what_is_not_a_guards_question() -> None:
     with pytest.raises(TypeError):
         _speedups.admit_usual(guard, caller, question, 1)  # type: ignore[call-arg]
     assert not guard._accounts
+
+
+# --- redis_quotas: RedisQuotaStore._spend_in_hand -----------------------------------------------
+
+
+class Counted(threading.Condition):
+    """A condition that counts its notify_all calls (the refill thread's wake-ups)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.woken = 0
+
+    def notify_all(self) -> None:
+        self.woken += 1
+        super().notify_all()
+
+
+def lease_store() -> RedisQuotaStore:
+    """A store whose usual case needs no Redis (nothing here connects) and no refill thread."""
+    store = RedisQuotaStore(redis.Redis(), prefix="vigie:test:spend:")
+    store._changed = Counted()
+    store._closed = True  # its refill thread, started with the first lease, stops at once
+    return store
+
+
+def leases_state(store: RedisQuotaStore) -> list[object]:
+    found: list[object] = [
+        repr((x.windows, x.units, x.size, bits([x.last, x.expires]), x.refilling))
+        for x in store._leases.values()
+    ]
+    woken = store._changed.woken if isinstance(store._changed, Counted) else None
+    return [*found, repr([x.windows for x in store._queue]), bits([store._latest]), woken]
+
+
+lease_fields = st.tuples(
+    st.integers(0, 3),  # units
+    st.sampled_from([-1.0, 0.0, 1e-9, 30.0, math.nan]),  # expires, from now
+    st.integers(0, 4),  # size
+    st.sampled_from([0.0, -30.0, -59.999, -60.0, -61.0, -math.inf]),  # last, from now
+    st.booleans(),  # refilling
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    profession=st.sampled_from([Profession.pharmacist, Profession.nurse, Profession.hospital]),
+    structure=st.sampled_from([None, 7]),
+    cardless=st.booleans(),
+    slowed=st.booleans(),
+    groups=st.lists(lease_fields, min_size=3, max_size=3),
+    idle=st.booleans(),
+    behind=st.booleans(),
+)
+def test_spend_in_hand_in_c_is_spend_in_hand_in_python(
+    profession: Profession, structure: int | None, cardless: bool, slowed: bool,
+    groups: list[tuple[Any, ...]], idle: bool, behind: bool,
+) -> None:  # fmt: skip
+    now = MONDAY_9H
+    stores, checks = [], []
+    for _ in range(2):
+        store = lease_store()
+        found = checks_for(profession, 3, structure, cardless=cardless, slowed=slowed)
+        for lease, (units, expires, size, last, refilling) in zip(
+            store._leases_of(found, now - 5), groups, strict=False
+        ):
+            lease.units, lease.expires, lease.size = units, now + expires, size
+            lease.last, lease.refilling = now + last, refilling
+        store._idle = idle
+        if behind:
+            store._latest = now + 1  # a question seen later than this one
+        stores.append(store)
+        checks.append(found)
+    spent = _speedups.spend_in_hand(stores[0], checks[0], now)
+    if not spent:  # the take goes on in Python: its lookup notes the moment, as it would have
+        with stores[0]._changed:
+            stores[0]._leases_of(checks[0], now)
+    with stores[1]._changed:
+        expected = stores[1]._spend_in_hand(stores[1]._leases_of(checks[1], now), now)
+    assert spent is expected
+    assert leases_state(stores[0]) == leases_state(stores[1])
+
+
+def test_spend_in_hand_leaves_a_stale_note_to_python() -> None:
+    store = lease_store()
+    found = checks_for(Profession.pharmacist, 3, None, cardless=False, slowed=False)
+    for lease in store._leases_of(found, MONDAY_9H):
+        lease.units, lease.expires = 2, MONDAY_9H + 60
+    store._generation += 1  # a lease forgotten meanwhile: every note is looked up again
+    assert _speedups.spend_in_hand(store, found, MONDAY_9H) is False
+    assert [lease.units for lease in store._leases.values()] == [2]
+    with pytest.raises(TypeError):
+        _speedups.spend_in_hand(store, list(found), MONDAY_9H)  # not a Checks: no note

@@ -167,11 +167,14 @@ enum {
     P_NEGATIVE, P_FAR, P_UNSEEN, P_STRANGER, P_OFF_HOURS, P_CARDLESS, P_DAILY,
     /* signals.Platform */
     L_ACCOUNTS_ON_ORIGIN, L_BURST,
+    /* redis_quotas.Lease */
+    E_UNITS, E_EXPIRES, E_CAP, E_SIZE, E_LAST, E_REFILLING,
     FIELDS
 };
 
 static const struct {
-    int owner; /* 0 AccountState, 1 Caller, 2 Shares, 3 Peers (bind), 4 Platform (bind_signals) */
+    int owner; /* 0 AccountState, 1 Caller, 2 Shares, 3 Peers (bind), 4 Platform (bind_signals),
+                * 5 Lease (bind_leases) */
     const char *name;
 } field_names[FIELDS] = {
     {0, "caller"}, {0, "hour_start"}, {0, "hour_end"}, {0, "hour_count"}, {0, "day_count"},
@@ -184,9 +187,10 @@ static const struct {
     {3, "negative"}, {3, "far"}, {3, "unseen"}, {3, "stranger"}, {3, "off_hours"},
     {3, "cardless"}, {3, "daily"},
     {4, "accounts_on_origin"}, {4, "burst"},
+    {5, "units"}, {5, "expires"}, {5, "cap"}, {5, "size"}, {5, "last"}, {5, "refilling"},
 };
 
-#define OWNERS 5
+#define OWNERS 6
 static Py_ssize_t offsets[FIELDS];
 static PyTypeObject *owners[OWNERS]; /* bound classes (references held) */
 static double alpha, cardless_alpha, peer_step, late;
@@ -848,35 +852,31 @@ attr_double(PyObject *obj, PyObject *name, double *out)
     return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
-/* Guard.admit from its state lookup on, both locks held: Py_True (admitted, its units charged),
- * Py_False (nothing done: the Python decides), NULL on an error. */
+/* The quota checks Guard.admit finds for the usual question (its account known, asking from a
+ * known origin, the checks of its kind made), the guard's lock held: a new reference, Py_None
+ * for any other question, NULL on an error. */
 static PyObject *
-take_usual(PyObject *guard, PyObject *store, PyObject *caller, PyObject *q, PyObject *origin,
-           PyObject *now)
+usual_checks(PyObject *guard, PyObject *caller, PyObject *q, PyObject *origin)
 {
-    PyObject *accounts = NULL, *noted = NULL, *generation = NULL, *tats = NULL, *taken = NULL;
-    PyObject *result = NULL;
-    double at = PyFloat_AsDouble(now), swept;
-    if ((at == -1.0 && PyErr_Occurred()) || attr_double(store, s_swept, &swept) < 0) {
-        return NULL;
-    }
-    if (!(at - swept <= sweep_every)) { /* a sweep is due (Python's test, negated) */
-        Py_RETURN_FALSE;
-    }
     PyObject *cardless = PyTuple_GET_ITEM(q, 4);
     PyObject *account = get(caller, C_ACCOUNT);
-    if (account == NULL || (cardless != Py_True && cardless != Py_False)) {
-        return account == NULL ? NULL : Py_NewRef(Py_False);
-    }
-    if ((accounts = PyObject_GetAttr(guard, s_accounts)) == NULL) {
+    if (account == NULL) {
         return NULL;
     }
+    if (cardless != Py_True && cardless != Py_False) {
+        Py_RETURN_NONE;
+    }
+    PyObject *accounts = PyObject_GetAttr(guard, s_accounts);
+    if (accounts == NULL) {
+        return NULL;
+    }
+    PyObject *result = NULL;
     PyObject *st = PyDict_CheckExact(accounts) ? PyDict_GetItemWithError(accounts, account) : NULL;
     if (st == NULL || !PyObject_TypeCheck(st, owners[0])) {
-        result = PyErr_Occurred() ? NULL : Py_NewRef(Py_False);
+        result = PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
         goto done;
     }
-    /* No Python code runs from here to the take: the slots read stay as they are. */
+    /* No Python code runs while the slots are read: they stay as they are. */
     PyObject *origins = get(st, F_ORIGINS), *slowed_at = get(st, F_SLOWED_AT);
     PyObject *kinds = get(st, F_CHECKS);
     if (origins == NULL || slowed_at == NULL || kinds == NULL) {
@@ -890,14 +890,28 @@ take_usual(PyObject *guard, PyObject *store, PyObject *caller, PyObject *q, PyOb
     PyObject *checks = known && PyList_CheckExact(kinds) && PyList_GET_SIZE(kinds) == 4
                            ? PyList_GET_ITEM(kinds, kind)
                            : NULL;
-    if (checks == NULL || !Py_IS_TYPE(checks, checks_type)) {
-        result = Py_NewRef(Py_False);
-        goto done;
+    result = Py_NewRef(checks != NULL && Py_IS_TYPE(checks, checks_type) ? checks : Py_None);
+done:
+    Py_DECREF(accounts);
+    return result;
+}
+
+/* MemoryQuotaStore.take's one-pass case, its lock held: Py_True (charged), Py_False (nothing
+ * done: a sweep due, windows not noted for this store's generation, or a refusal, which
+ * charged nothing and which the Python takes again to say how long to wait), NULL on an error. */
+static PyObject *
+memory_take(PyObject *store, PyObject *checks, PyObject *now)
+{
+    PyObject *noted = NULL, *generation = NULL, *tats = NULL, *taken = NULL, *result = NULL;
+    double at = PyFloat_AsDouble(now), swept;
+    if ((at == -1.0 && PyErr_Occurred()) || attr_double(store, s_swept, &swept) < 0) {
+        return NULL;
     }
-    Py_INCREF(checks);
-    noted = PyObject_GetAttr(checks, s_noted);
-    Py_DECREF(checks);
-    if (noted == NULL || (generation = PyObject_GetAttr(store, s_generation)) == NULL) {
+    if (!(at - swept <= sweep_every)) { /* a sweep is due (Python's test, negated) */
+        Py_RETURN_FALSE;
+    }
+    if ((noted = PyObject_GetAttr(checks, s_noted)) == NULL
+        || (generation = PyObject_GetAttr(store, s_generation)) == NULL) {
         goto done;
     }
     int current = PyTuple_CheckExact(noted) && PyTuple_GET_SIZE(noted) == 4
@@ -916,14 +930,193 @@ take_usual(PyObject *guard, PyObject *store, PyObject *caller, PyObject *q, PyOb
     if ((taken = take(NULL, take_args, 4)) == NULL) {
         goto done;
     }
-    /* A refusal charged nothing: the Python takes again and says how long to wait. */
     result = Py_NewRef(PyFloat_AS_DOUBLE(taken) <= 0 ? Py_True : Py_False);
 done:
-    Py_XDECREF(accounts);
     Py_XDECREF(noted);
     Py_XDECREF(generation);
     Py_XDECREF(tats);
     Py_XDECREF(taken);
+    return result;
+}
+
+/* --- redis_quotas.RedisQuotaStore._spend_in_hand ----------------------------------------------- */
+
+static PyTypeObject *lease_store_type;
+static double lease_seconds;
+static PyObject *s_changed, *s_latest, *s_queue, *s_idle, *s_notify_all;
+
+/* bind_leases(RedisQuotaStore, Lease, lease_seconds) */
+static PyObject *
+bind_leases(PyObject *module, PyObject *args)
+{
+    PyObject *types[1], *store;
+    double seconds;
+    if (!PyArg_ParseTuple(args, "O!O!d:bind_leases", &PyType_Type, &store, &PyType_Type,
+                          &types[0], &seconds)) {
+        return NULL;
+    }
+    if (bind_owners(types, 5, 1) < 0) {
+        return NULL;
+    }
+    Py_INCREF(store);
+    Py_XSETREF(lease_store_type, (PyTypeObject *)store);
+    lease_seconds = seconds;
+    Py_RETURN_NONE;
+}
+
+/* A slot holding an exact int within 2**50 (its doubling exact too); 0 for anything else. */
+static int
+slot_count(PyObject *obj, int field, long long *out)
+{
+    PyObject *value = *(PyObject **)((char *)obj + offsets[field]);
+    if (value == NULL || !PyLong_CheckExact(value)) {
+        return 0;
+    }
+    int overflow;
+    *out = PyLong_AsLongLongAndOverflow(value, &overflow);
+    return !overflow && *out <= EXACT_INT && *out >= -EXACT_INT;
+}
+
+static int
+put_count(PyObject *obj, int field, long long value)
+{
+    return put(obj, field, PyLong_FromLongLong(value));
+}
+
+#define MAX_GROUPS 8
+
+/* _spend_in_hand for the leases noted on ``checks``, the store's condition held: 1 spent, 0
+ * nothing done (not the usual case, or fields it does not read plainly), -1 an error. */
+static int
+spend_held(PyObject *store, PyObject *checks, PyObject *now)
+{
+    PyObject *noted = NULL, *generation = NULL, *queue = NULL, *idle = NULL;
+    int result = -1;
+    double at = PyFloat_AsDouble(now), latest;
+    if ((at == -1.0 && PyErr_Occurred()) || attr_double(store, s_latest, &latest) < 0
+        || (noted = PyObject_GetAttr(checks, s_noted)) == NULL
+        || (generation = PyObject_GetAttr(store, s_generation)) == NULL) {
+        goto done;
+    }
+    int current = PyTuple_CheckExact(noted) && PyTuple_GET_SIZE(noted) == 3
+                  && PyTuple_GET_ITEM(noted, 0) == store
+                  && PyList_CheckExact(PyTuple_GET_ITEM(noted, 2))
+                  && PyLong_CheckExact(PyTuple_GET_ITEM(noted, 1)) && PyLong_CheckExact(generation)
+                  ? PyObject_RichCompareBool(PyTuple_GET_ITEM(noted, 1), generation, Py_EQ)
+                  : 0;
+    if (current <= 0) {
+        result = current;
+        goto done;
+    }
+    PyObject *leases = PyTuple_GET_ITEM(noted, 2);
+    Py_ssize_t n = PyList_GET_SIZE(leases);
+    long long units[MAX_GROUPS], cap[MAX_GROUPS], size[MAX_GROUPS];
+    double expires[MAX_GROUPS], last[MAX_GROUPS];
+    if (n > MAX_GROUPS) {
+        result = 0;
+        goto done;
+    }
+    /* Every group a unit in hand, its lease alive, every field plain: else the Python's. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *lease = PyList_GET_ITEM(leases, i);
+        PyObject *refilling = PyObject_TypeCheck(lease, owners[5])
+                                  ? *(PyObject **)((char *)lease + offsets[E_REFILLING])
+                                  : NULL;
+        if (refilling == NULL || (refilling != Py_True && refilling != Py_False)
+            || !slot_count(lease, E_UNITS, &units[i]) || !slot_count(lease, E_CAP, &cap[i])
+            || !slot_count(lease, E_SIZE, &size[i]) || !slot_double(lease, E_EXPIRES, &expires[i])
+            || !slot_double(lease, E_LAST, &last[i]) || units[i] == 0 || at >= expires[i]) {
+            result = 0;
+            goto done;
+        }
+    }
+    if (at > latest && PyObject_SetAttr(store, s_latest, now) < 0) { /* _leases_of's */
+        goto done;
+    }
+    if ((queue = PyObject_GetAttr(store, s_queue)) == NULL) {
+        goto done;
+    }
+    Py_INCREF(leases); /* held: the list is the note's, and appends below run no Python */
+    int queued = 0, failed = 0;
+    for (Py_ssize_t i = 0; i < n && !failed; i++) { /* pace, then spend one */
+        PyObject *lease = PyList_GET_ITEM(leases, i);
+        long long next = at - last[i] < lease_seconds ? (2 * size[i] > 1 ? 2 * size[i] : 1) : 0;
+        if (at - last[i] < lease_seconds && cap[i] < next) {
+            next = cap[i];
+        }
+        size[i] = next;
+        failed = put_count(lease, E_SIZE, next) < 0 || put(lease, E_LAST, Py_NewRef(now)) < 0
+                 || put_count(lease, E_UNITS, --units[i]) < 0;
+    }
+    for (Py_ssize_t i = 0; i < n && !failed; i++) { /* _refill_spent */
+        PyObject *lease = PyList_GET_ITEM(leases, i);
+        PyObject *refilling = *(PyObject **)((char *)lease + offsets[E_REFILLING]);
+        if (2 * units[i] < size[i] && refilling == Py_False) {
+            failed = put(lease, E_REFILLING, Py_NewRef(Py_True)) < 0
+                     || PyList_Append(queue, lease) < 0;
+            queued = 1;
+        }
+    }
+    Py_DECREF(leases);
+    if (failed) {
+        goto done;
+    }
+    /* Woken only when it waits for work (the Python's notify, the condition held here). */
+    if (queued) {
+        if ((idle = PyObject_GetAttr(store, s_idle)) == NULL) {
+            goto done;
+        }
+        int waiting = PyObject_IsTrue(idle);
+        if (waiting < 0) {
+            goto done;
+        }
+        if (waiting) {
+            PyObject *condition = PyObject_GetAttr(store, s_changed);
+            PyObject *done_ = condition ? PyObject_CallMethodNoArgs(condition, s_notify_all) : NULL;
+            Py_XDECREF(condition);
+            if (done_ == NULL) {
+                goto done;
+            }
+            Py_DECREF(done_);
+        }
+    }
+    result = 1;
+done:
+    Py_XDECREF(noted);
+    Py_XDECREF(generation);
+    Py_XDECREF(queue);
+    Py_XDECREF(idle);
+    return result;
+}
+
+/* spend_in_hand(store, checks, now) -> bool: _spend_in_hand for the leases noted on ``checks``
+ * (their note current), its condition taken without waiting. */
+static PyObject *
+spend_in_hand(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || lease_store_type == NULL || !bound) {
+        PyErr_SetString(PyExc_TypeError, "spend_in_hand(store, checks, now), after bind_leases()");
+        return NULL;
+    }
+    if (!Py_IS_TYPE(args[0], lease_store_type) || checks_type == NULL
+        || !Py_IS_TYPE(args[1], checks_type)) {
+        PyErr_SetString(PyExc_TypeError, "spend_in_hand(RedisQuotaStore, Checks, float)");
+        return NULL;
+    }
+    PyObject *condition = PyObject_GetAttr(args[0], s_changed);
+    if (condition == NULL) {
+        return NULL;
+    }
+    PyObject *result;
+    int taken = try_lock(condition);
+    if (taken <= 0) {
+        result = taken < 0 ? NULL : Py_NewRef(Py_False);
+    }
+    else {
+        int spent = spend_held(args[0], args[1], args[2]);
+        result = unlock(condition, spent < 0 ? NULL : Py_NewRef(spent ? Py_True : Py_False));
+    }
+    Py_DECREF(condition);
     return result;
 }
 
@@ -957,13 +1150,14 @@ admit_usual(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (store == NULL) {
         return NULL;
     }
-    if (!Py_IS_TYPE(store, memory_store_type)) { /* Redis: the Python's */
+    int in_memory = Py_IS_TYPE(store, memory_store_type);
+    if (!in_memory && (lease_store_type == NULL || !Py_IS_TYPE(store, lease_store_type))) {
         Py_DECREF(store);
         Py_RETURN_FALSE;
     }
-    PyObject *result = NULL, *guard_lock = NULL, *store_lock = NULL;
+    PyObject *result = NULL, *guard_lock = NULL, *store_lock = NULL, *checks = NULL;
     if ((guard_lock = PyObject_GetAttr(guard, s_lock)) == NULL
-        || (store_lock = PyObject_GetAttr(store, s_lock)) == NULL) {
+        || (store_lock = PyObject_GetAttr(store, in_memory ? s_lock : s_changed)) == NULL) {
         goto done;
     }
     int taken = try_lock(guard_lock);
@@ -976,13 +1170,24 @@ admit_usual(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         result = unlock(guard_lock, taken < 0 ? NULL : Py_NewRef(Py_False));
         goto done;
     }
-    result = take_usual(guard, store, caller, q, args[3], args[4]);
+    checks = usual_checks(guard, caller, q, args[3]);
+    if (checks == NULL || checks == Py_None) {
+        result = checks == NULL ? NULL : Py_NewRef(Py_False);
+    }
+    else if (in_memory) {
+        result = memory_take(store, checks, args[4]);
+    }
+    else {
+        int spent = spend_held(store, checks, args[4]);
+        result = spent < 0 ? NULL : Py_NewRef(spent ? Py_True : Py_False);
+    }
     result = unlock(store_lock, result);
     result = unlock(guard_lock, result);
 done:
     Py_DECREF(store);
     Py_XDECREF(guard_lock);
     Py_XDECREF(store_lock);
+    Py_XDECREF(checks);
     return result;
 }
 
@@ -1413,6 +1618,10 @@ static PyMethodDef methods[] = {
      "admit_usual(guard, caller, q, origin, now) -> bool: Guard.admit's usual question."},
     {"observe_usual", (PyCFunction)(void (*)(void))observe_usual, METH_FASTCALL,
      "observe_usual(guard, caller, q, origin, positive, now): Guard.observe's usual question."},
+    {"bind_leases", bind_leases, METH_VARARGS,
+     "bind_leases(RedisQuotaStore, Lease, lease_seconds): for spend_in_hand()."},
+    {"spend_in_hand", (PyCFunction)(void (*)(void))spend_in_hand, METH_FASTCALL,
+     "spend_in_hand(store, checks, now) -> bool: RedisQuotaStore._spend_in_hand."},
     {"first_header", (PyCFunction)(void (*)(void))first_header, METH_FASTCALL,
      "first_header(headers, name) -> bytes | None: features.first_header."},
     {"bind_question", bind_question, METH_VARARGS,
@@ -1444,7 +1653,9 @@ PyInit__speedups(void)
         {&s_origins_map, "_origins"},     {&s_burst_until, "burst_until"}, {&s_facts, "facts"},
         {&s_judge, "_judge"},             {&s_acquire, "acquire"}, {&s_release, "release"},
         {&s_swept, "_swept"},             {&s_generation, "_generation"}, {&s_tat, "_tat"},
-        {&s_noted, "noted"},              {&s_append, "append"},
+        {&s_noted, "noted"},              {&s_append, "append"},  {&s_changed, "_changed"},
+        {&s_latest, "_latest"},           {&s_queue, "_queue"},   {&s_idle, "_idle"},
+        {&s_notify_all, "notify_all"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].name == NULL

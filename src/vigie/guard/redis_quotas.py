@@ -178,15 +178,7 @@ class RedisQuotaStore:
     def take(self, checks: Sequence[Check], now: float, *, wait: bool = True) -> float:
         with self._changed:
             leases = self._leases_of(checks, now)
-            # The usual case first: every group has a unit in hand, its lease alive.
-            for lease in leases:
-                if not lease.units or now >= lease.expires:
-                    break
-            else:
-                for lease in leases:
-                    lease.pace(now)
-                    lease.units -= 1
-                self._refill_spent(leases)
+            if self._spend_in_hand(leases, now):
                 return 0.0
             missing = [x for x in leases if not x.usable(now)]  # one at least
             if not wait:
@@ -215,6 +207,20 @@ class RedisQuotaStore:
             self._refilled(ahead)
             self._refill_spent([x for x in leases if x not in missing])
         return 0.0
+
+    def _spend_in_hand(self, leases: list[Lease], now: float) -> bool:
+        """The usual case (the lock held): every group has a unit in hand, its lease alive;
+        each spends one and those running low are queued for a refill. False: nothing done.
+        Its C twin (_speedups.spend_in_hand, from the question's checks) is what the guard's
+        admit_usual runs: the same fields, changed in the same order."""
+        for lease in leases:
+            if not lease.units or now >= lease.expires:
+                return False
+        for lease in leases:
+            lease.pace(now)
+            lease.units -= 1
+        self._refill_spent(leases)
+        return True
 
     def settle(self, timeout: float = SETTLE_WAIT) -> None:
         """Wait for the refills in flight (tests, shutdown)."""
@@ -366,3 +372,11 @@ class RedisQuotaStore:
                         ask.lease.units += units
                         ask.lease.expires = ask.now + LEASE_SECONDS
         return wait
+
+
+try:  # the guard's usual question spends its leased units in C where built (engine.admit_usual)
+    from vigie.guard import _speedups
+except ImportError:  # pragma: no cover - an installation without a C compiler
+    pass
+else:
+    _speedups.bind_leases(RedisQuotaStore, Lease, LEASE_SECONDS)
