@@ -814,7 +814,7 @@ try_lock(PyObject *lock)
     if (taken == NULL) {
         return -1;
     }
-    int result = taken == Py_True;
+    int result = PyObject_IsTrue(taken);
     Py_DECREF(taken);
     return result;
 }
@@ -1030,10 +1030,14 @@ spend_held(PyObject *store, PyObject *checks, PyObject *now)
             goto done;
         }
     }
-    if (at > latest && PyObject_SetAttr(store, s_latest, now) < 0) { /* _leases_of's */
+    if ((queue = PyObject_GetAttr(store, s_queue)) == NULL) {
         goto done;
     }
-    if ((queue = PyObject_GetAttr(store, s_queue)) == NULL) {
+    if (!PyList_CheckExact(queue)) { /* before anything changes: nothing left half done */
+        result = 0;
+        goto done;
+    }
+    if (at > latest && PyObject_SetAttr(store, s_latest, now) < 0) { /* _leases_of's */
         goto done;
     }
     Py_INCREF(leases); /* held: the list is the note's, and appends below run no Python */
@@ -1120,7 +1124,9 @@ spend_in_hand(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
-/* The usual question's arguments: (Guard, Caller, Question, ...) and their number; -1 raised. */
+/* The usual question's arguments: -1 an error raised (not a Guard, their number), 0 a question
+ * these paths do not read plainly (a caller that is not a Caller, a question that is not six
+ * fields, an account, structure or origin that is not an exact int: the Python's), 1 usual. */
 static int
 guard_call(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected, const char *usage)
 {
@@ -1128,13 +1134,21 @@ guard_call(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected, const c
         PyErr_SetString(PyExc_RuntimeError, "bind_engine() first");
         return -1;
     }
-    if (nargs != expected || !PyObject_TypeCheck(args[0], guard_type)
-        || !PyObject_TypeCheck(args[1], owners[1]) || !PyTuple_Check(args[2])
-        || PyTuple_GET_SIZE(args[2]) != 6) {
-        PyErr_Format(PyExc_TypeError, "%s: a Guard, a Caller and a Question first", usage);
+    if (nargs != expected || !PyObject_TypeCheck(args[0], guard_type)) {
+        PyErr_Format(PyExc_TypeError, "%s: a Guard first", usage);
         return -1;
     }
-    return 0;
+    PyObject *caller = args[1], *q = args[2], *origin = args[3];
+    if (!PyObject_TypeCheck(caller, owners[1]) || !PyTuple_Check(q) || PyTuple_GET_SIZE(q) != 6
+        || !PyLong_CheckExact(origin)) {
+        return 0;
+    }
+    /* Exact ints: their comparisons and hashes run no Python code, so nothing read can change
+     * while it is in use. */
+    PyObject *account = *(PyObject **)((char *)caller + offsets[C_ACCOUNT]);
+    PyObject *structure = *(PyObject **)((char *)caller + offsets[C_STRUCTURE]);
+    return account != NULL && PyLong_CheckExact(account) && structure != NULL
+           && (structure == Py_None || PyLong_CheckExact(structure));
 }
 
 /* admit_usual(guard, caller, q, origin, now) -> bool: True when Guard.admit would allow the
@@ -1142,8 +1156,9 @@ guard_call(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected, const c
 static PyObject *
 admit_usual(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (guard_call(args, nargs, 5, "admit_usual(guard, caller, q, origin, now)") < 0) {
-        return NULL;
+    int usual = guard_call(args, nargs, 5, "admit_usual(guard, caller, q, origin, now)");
+    if (usual <= 0) {
+        return usual < 0 ? NULL : Py_NewRef(Py_False);
     }
     PyObject *guard = args[0], *caller = args[1], *q = args[2];
     PyObject *store = PyObject_GetAttr(guard, s_quotas);
@@ -1197,10 +1212,13 @@ static PyObject *
 platform_facts(PyObject *guard, PyObject *caller, PyObject *origin, PyObject *now,
                PyObject *stranger)
 {
-    PyObject *watch = NULL, *map = NULL, *group = NULL, *result = NULL;
-    PyObject *account = got(caller, C_ACCOUNT), *structure = got(caller, C_STRUCTURE);
-    double at = PyFloat_AsDouble(now), burst_until;
-    if (account == NULL || structure == NULL || (at == -1.0 && PyErr_Occurred())) {
+    PyObject *watch = NULL, *map = NULL, *group = NULL, *result = NULL, *structure = NULL;
+    PyObject *account = got(caller, C_ACCOUNT);
+    double at, burst_until;
+    if (account == NULL || (structure = got(caller, C_STRUCTURE)) == NULL) {
+        goto done;
+    }
+    if ((at = PyFloat_AsDouble(now)) == -1.0 && PyErr_Occurred()) {
         goto done;
     }
     group = structure != Py_None ? Py_NewRef(structure) : PyNumber_Negative(account);
@@ -1215,15 +1233,19 @@ platform_facts(PyObject *guard, PyObject *caller, PyObject *origin, PyObject *no
     if (groups == NULL && PyErr_Occurred()) {
         goto done;
     }
+    Py_XINCREF(groups);
     int present = groups != NULL && PyDict_CheckExact(groups) ? PyDict_Contains(groups, group) : 0;
     if (present < 0) {
+        Py_DECREF(groups);
         goto done;
     }
     if (groups != NULL && PyDict_CheckExact(groups)
         && PyDict_GET_SIZE(groups) + !present <= 2) {
         result = PyDict_SetItem(groups, group, now) < 0 ? NULL : Py_NewRef(quiet_platform);
+        Py_DECREF(groups);
     }
     else {
+        Py_XDECREF(groups);
         result = PyObject_CallMethodObjArgs(watch, s_facts, origin, group, account, now, stranger,
                                             NULL);
     }
@@ -1289,7 +1311,10 @@ observe_held(PyObject *guard, PyObject *caller, PyObject *q, PyObject *origin,
         goto done;
     }
     PyObject *quiet_args[5] = {st, view, peers, platform, now};
-    if ((calm = quiet(NULL, quiet_args, 5)) == NULL) {
+    if (!PyObject_TypeCheck(platform, owners[4])) {
+        calm = Py_NewRef(Py_False); /* another answer than a Platform: the Python judges */
+    }
+    else if ((calm = quiet(NULL, quiet_args, 5)) == NULL) {
         goto done;
     }
     PyObject *slowed_at = get(st, F_SLOWED_AT);
@@ -1319,8 +1344,9 @@ done:
 static PyObject *
 observe_usual(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (guard_call(args, nargs, 6, "observe_usual(guard, caller, q, origin, positive, now)") < 0) {
-        return NULL;
+    int usual = guard_call(args, nargs, 6, "observe_usual(guard, caller, q, origin, positive, now)");
+    if (usual <= 0) {
+        return usual < 0 ? NULL : Py_NewRef(Py_None);
     }
     PyObject *guard = args[0], *caller = args[1], *q = args[2];
     PyObject *lock = PyObject_GetAttr(guard, s_lock);
@@ -1366,16 +1392,25 @@ first_header(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* No Python code runs in the loop (bytes are compared here): the list cannot change. */
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(headers); i++) {
         PyObject *pair = PySequence_Fast_GET_ITEM(headers, i);
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        /* A tuple or a list of two (ASGI servers give either); no Python code runs meanwhile */
+        PyObject *key, *value;
+        if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2) {
+            key = PyTuple_GET_ITEM(pair, 0);
+            value = PyTuple_GET_ITEM(pair, 1);
+        }
+        else if (PyList_Check(pair) && PyList_GET_SIZE(pair) == 2) {
+            key = PyList_GET_ITEM(pair, 0);
+            value = PyList_GET_ITEM(pair, 1);
+        }
+        else {
             Py_DECREF(headers);
             PyErr_SetString(PyExc_TypeError, "a header is a (name, value) pair");
             return NULL;
         }
-        PyObject *key = PyTuple_GET_ITEM(pair, 0);
         /* A name of another type than bytes never equals bytes. */
         if (PyBytes_CheckExact(key) && PyBytes_GET_SIZE(key) == size
             && memcmp(PyBytes_AS_STRING(key), wanted, size) == 0) {
-            found = PyTuple_GET_ITEM(pair, 1);
+            found = value;
             break;
         }
     }

@@ -106,7 +106,8 @@ class Guard:
         self.outbox: list[Event] | None = None
         # The usual question's two checks in C where built (admit_usual, observe_usual): the
         # same state changes as the Python below, which they hand over to whenever a question
-        # is not the usual one. False: Python alone (the tests compare the two).
+        # is not the usual one. False: Python alone (the tests compare the two); a subclass
+        # that changes how a question is admitted or learnt (state, _platform) sets it False.
         self.in_c = IN_C
 
     def state(self, caller: Caller) -> AccountState:
@@ -356,9 +357,9 @@ def _no_usual_observe(
     return None
 
 
-# The C paths of the usual question (admitted from a known origin on quotas in memory; learnt
-# with no signal), bound to this module's classes; where the package was built without them,
-# Guard.in_c is False and these are never called.
+# The C paths of the usual question (admitted from a known origin, on quotas in memory or units
+# leased from Redis; learnt with no signal), bound to this module's classes; where the package
+# was built without them, Guard.in_c is False and these are never called.
 admit_usual: Callable[[Guard, Caller, Question, int, float], bool] = _no_usual_admit
 observe_usual: Callable[[Guard, Caller, Question, int, bool, float], Verdict | None] = (
     _no_usual_observe
