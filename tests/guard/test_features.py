@@ -1,5 +1,5 @@
 """The guard's digests: equal parts, equal digests within a process; another process (another
-salt) gives others; with PYTHONHASHSEED fixed, a keyed blake2b is used instead of hash()."""
+salt) gives others; with PYTHONHASHSEED fixed, a keyed SipHash-2-4 is used instead of hash()."""
 
 from __future__ import annotations
 

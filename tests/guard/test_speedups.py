@@ -784,3 +784,29 @@ def test_the_usual_question_leaves_no_object_behind(monkeypatch: pytest.MonkeyPa
     assert sys.getallocatedblocks() - before < 2_000  # a leak a question would be 20,000
     # On the C paths but after each hourly sweep of the quotas (each account once: Python).
     assert usual[0] >= 18_000 and not containment.suspended
+
+
+# --- features: siphash24 (the digests shared between processes) --------------------------------
+
+# The reference vectors of SipHash-2-4's paper (key 00..0f, message 00..n-1), as 64-bit ints.
+VECTORS = {0: 0x726FDB47DD0E0E31, 7: 0xAB0200F58B01D137, 15: 0xA129CA6149BE45E5,
+           63: 0x958A324CEB064572}  # fmt: skip
+
+
+@pytest.mark.parametrize(("length", "expected"), sorted(VECTORS.items()))
+def test_siphash_meets_the_reference_vectors(length: int, expected: int) -> None:
+    key, data = bytes(range(16)), bytes(range(length))
+    assert features.siphash24(key, data) == _speedups.siphash24(key, data) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.binary(min_size=16, max_size=16), data=st.binary(max_size=80))
+def test_siphash_in_c_is_siphash_in_python(key: bytes, data: bytes) -> None:
+    assert _speedups.siphash24(key, data) == features.siphash24(key, data)
+
+
+def test_the_digests_key_is_sixteen_bytes() -> None:
+    with pytest.raises(TypeError):
+        _speedups.siphash24(b"short", b"")
+    with pytest.raises(TypeError):
+        _speedups.bind_question(Question, b"salt", b"not sixteen")

@@ -8,6 +8,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 
 #define STACK_WINDOWS 16
 
@@ -1421,12 +1422,12 @@ first_header(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 /* --- features.question ------------------------------------------------------------------------
  * The question's digests and NIR parts, as features.question computes them: Python's hash of
- * the same salted tuples while its key is random, else the keyed blake2b object's copy, update
- * and digest on the same text. */
+ * the same salted tuples while its key is random, else SipHash-2-4 under the digests' key, of
+ * the same text. */
 
 static PyTypeObject *question_type;
-static PyObject *salt, *keyed; /* keyed: None while hash() serves */
-static PyObject *s_copy, *s_update, *s_digest, *s_isdigit, *s_97, *s_98;
+static PyObject *salt, *keyed; /* keyed: the SipHash key (16 bytes), None while hash() serves */
+static PyObject *s_isdigit, *s_97, *s_98;
 
 /* bind_question(Question, salt, keyed_or_None) */
 static PyObject *
@@ -1439,6 +1440,10 @@ bind_question(PyObject *module, PyObject *args)
     }
     if (!PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "a question is a tuple");
+        return NULL;
+    }
+    if (new_keyed != Py_None && (!PyBytes_CheckExact(new_keyed) || PyBytes_GET_SIZE(new_keyed) != 16)) {
+        PyErr_SetString(PyExc_TypeError, "the digests' key is None or 16 bytes");
         return NULL;
     }
     Py_INCREF(type);
@@ -1466,53 +1471,92 @@ salted_hash(PyObject *a, PyObject *b, PyObject *c, PyObject *d)
     return PyLong_FromSsize_t(h);
 }
 
-/* int.from_bytes(keyed.copy().update(text.encode()).digest(), "big") */
+/* SipHash-2-4 (Aumasson and Bernstein) of ``data`` under a 16-byte key: features.siphash24. */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                               \
+    do {                                                                                       \
+        v0 += v1;                                                                              \
+        v1 = ROTL(v1, 13);                                                                     \
+        v1 ^= v0;                                                                              \
+        v0 = ROTL(v0, 32);                                                                     \
+        v2 += v3;                                                                              \
+        v3 = ROTL(v3, 16);                                                                     \
+        v3 ^= v2;                                                                              \
+        v0 += v3;                                                                              \
+        v3 = ROTL(v3, 21);                                                                     \
+        v3 ^= v0;                                                                              \
+        v2 += v1;                                                                              \
+        v1 = ROTL(v1, 17);                                                                     \
+        v1 ^= v2;                                                                              \
+        v2 = ROTL(v2, 32);                                                                     \
+    } while (0)
+
+static uint64_t
+little_endian(const unsigned char *p, Py_ssize_t n)
+{
+    uint64_t value = 0;
+    for (Py_ssize_t i = n - 1; i >= 0; i--) {
+        value = value << 8 | p[i];
+    }
+    return value;
+}
+
+static uint64_t
+siphash(const unsigned char *key, const unsigned char *data, Py_ssize_t length)
+{
+    uint64_t k0 = little_endian(key, 8), k1 = little_endian(key + 8, 8);
+    uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
+    uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
+    Py_ssize_t end = length - length % 8;
+    for (Py_ssize_t i = 0; i < end; i += 8) {
+        uint64_t m = little_endian(data + i, 8);
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t last = (uint64_t)(length & 0xff) << 56 | little_endian(data + end, length - end);
+    v3 ^= last;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= last;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* siphash24(key, data) -> int: the twin of features.siphash24 (the tests' handle on it). */
+static PyObject *
+siphash24(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_Check(args[0]) || PyBytes_GET_SIZE(args[0]) != 16
+        || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "siphash24(key: 16 bytes, data: bytes)");
+        return NULL;
+    }
+    return PyLong_FromUnsignedLongLong(
+        siphash((const unsigned char *)PyBytes_AS_STRING(args[0]),
+                (const unsigned char *)PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1])));
+}
+
+/* siphash24(keyed, text.encode()) as a Python int (``text`` stolen; NULL: an error raised). */
 static PyObject *
 keyed_digest(PyObject *text)
 {
     if (text == NULL) {
         return NULL;
     }
-    PyObject *raw = PyUnicode_AsUTF8String(text);
+    Py_ssize_t size;
+    const char *raw = PyUnicode_AsUTF8AndSize(text, &size); /* cached in the str: no copy */
+    PyObject *result = raw == NULL ? NULL
+                                   : PyLong_FromUnsignedLongLong(siphash(
+                                         (const unsigned char *)PyBytes_AS_STRING(keyed),
+                                         (const unsigned char *)raw, size));
     Py_DECREF(text);
-    if (raw == NULL) {
-        return NULL;
-    }
-    PyObject *h = PyObject_CallMethodNoArgs(keyed, s_copy);
-    if (h == NULL) {
-        Py_DECREF(raw);
-        return NULL;
-    }
-    PyObject *done = PyObject_CallMethodOneArg(h, s_update, raw);
-    Py_DECREF(raw);
-    if (done == NULL) {
-        Py_DECREF(h);
-        return NULL;
-    }
-    Py_DECREF(done);
-    PyObject *digest = PyObject_CallMethodNoArgs(h, s_digest);
-    Py_DECREF(h);
-    if (digest == NULL) {
-        return NULL;
-    }
-    if (!PyBytes_Check(digest)) {
-        Py_DECREF(digest);
-        PyErr_SetString(PyExc_TypeError, "a digest is bytes");
-        return NULL;
-    }
-    Py_ssize_t size = PyBytes_GET_SIZE(digest);
-    if (size > 8) {
-        Py_DECREF(digest);
-        PyErr_SetString(PyExc_ValueError, "a digest of at most 8 bytes");
-        return NULL;
-    }
-    const unsigned char *bytes = (const unsigned char *)PyBytes_AS_STRING(digest);
-    unsigned long long value = 0; /* big-endian, unsigned: int.from_bytes(digest, "big") */
-    for (Py_ssize_t i = 0; i < size; i++) {
-        value = value << 8 | bytes[i];
-    }
-    Py_DECREF(digest);
-    return PyLong_FromUnsignedLongLong(value);
+    return result;
 }
 
 /* str(x), as an f-string's {x} formats it: format(x, "") */
@@ -1659,6 +1703,8 @@ static PyMethodDef methods[] = {
      "spend_in_hand(store, checks, now) -> bool: RedisQuotaStore._spend_in_hand."},
     {"first_header", (PyCFunction)(void (*)(void))first_header, METH_FASTCALL,
      "first_header(headers, name) -> bytes | None: features.first_header."},
+    {"siphash24", (PyCFunction)(void (*)(void))siphash24, METH_FASTCALL,
+     "siphash24(key, data) -> int: SipHash-2-4 (features.siphash24)."},
     {"bind_question", bind_question, METH_VARARGS,
      "bind_question(Question, salt, keyed_or_None): what question() builds and hashes with."},
     {"question", (PyCFunction)(void (*)(void))question, METH_FASTCALL | METH_KEYWORDS,
@@ -1681,8 +1727,7 @@ PyInit__speedups(void)
         PyObject **name;
         const char *text;
     } names[] = {
-        {&enter_slot_name, "enter_slot"}, {&s_copy, "copy"},     {&s_update, "update"},
-        {&s_digest, "digest"},            {&s_isdigit, "isdigit"}, {&s_97, "97"},
+        {&enter_slot_name, "enter_slot"}, {&s_isdigit, "isdigit"}, {&s_97, "97"},
         {&s_98, "98"},                    {&s_lock, "_lock"},     {&s_accounts, "_accounts"},
         {&s_outbox, "outbox"},            {&s_platform, "platform"}, {&s_quotas, "quotas"},
         {&s_origins_map, "_origins"},     {&s_burst_until, "burst_until"}, {&s_facts, "facts"},
