@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.connection import HiredisRespSerializer
 
 from vigie.guard import redis_quotas
 from vigie.guard.gcra import (
@@ -23,7 +24,7 @@ from vigie.guard.gcra import (
     WouldWait,
 )
 from vigie.guard.quotas import ACCOUNT, CARDLESS, DAY, MINUTE, MONTH, Checks, checks_for
-from vigie.guard.redis_quotas import LEASE_SHARE, RedisQuotaStore
+from vigie.guard.redis_quotas import LEASE_SHARE, Packer, RedisQuotaStore
 from vigie.identity.identifiers import Profession
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -461,3 +462,25 @@ def test_a_sweep_forgets_past_keys_and_voids_older_notes() -> None:
     assert store.due("a:1:f:60") is None
     assert store.take(mine, later) == 0  # its note is void: resolved again, charged afresh
     assert store.due("a:1:f:60") == later + 10.0 and store.due("a:2:f:60") == later + 10.0
+
+
+def test_the_stores_packer_packs_as_redis_py_does() -> None:
+    ours, theirs = Packer(), HiredisRespSerializer()
+    cases: list[tuple[Any, ...]] = [
+        ("EVALSHA", "0" * 40, 2, b"vigie:q:a:1:f:60", b"vigie:q:s:1:f:60", b"\x00\xff blob"),
+        ("SCRIPT LOAD", "return 1"),
+        ("SET", "k", 1.5, "PX", 100),
+    ]
+    for args in cases:
+        assert b"".join(ours.pack(*args)) == b"".join(theirs.pack(*args))
+    with pytest.raises(redis.DataError):
+        ours.pack("SET", "k", object())
+
+
+def test_a_store_loads_its_script_again_after_a_flush(prefix: str) -> None:
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    group = [("a:8:f:60", 4, MINUTE)]
+    assert store.take(group, 12_000_000.0) == 0
+    store._client.script_flush()  # a Redis restarted: the next call loads it ("SCRIPT LOAD")
+    assert store.take(group, 12_000_000.0 + 61) == 0
+    store.close()
