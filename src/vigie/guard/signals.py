@@ -112,10 +112,15 @@ def no_signal(st: AccountState, v: Shares, peers: Peers, platform: Platform, now
     return not assess(st, v, peers, platform, now)
 
 
-# What the engine asks first for each answered question: no_signal, or its C twin where the
+def undecided(st: AccountState, v: Shares, peers: Peers, platform: Platform, now: float) -> bool:
+    """Without the C twin: never sure, so that assess() runs once, not after no_signal."""
+    return False
+
+
+# What the engine asks first for each answered question: the C twin of no_signal where the
 # package was built with it (the same comparisons on the same fields, without building the
 # list; it may say False where it cannot read a field plainly, and assess() then judges).
-quiet: Callable[[AccountState, Shares, Peers, Platform, float], bool] = no_signal
+quiet: Callable[[AccountState, Shares, Peers, Platform, float], bool] = undecided
 try:
     from vigie.guard import _speedups
 except ImportError:  # pragma: no cover - an installation without a C compiler
