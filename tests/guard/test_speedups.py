@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.guard.helpers import MONDAY_9H, new_guard, pro
-from vigie.guard import _speedups, engine, features, gcra, risk, signals
+from vigie.guard import _speedups, engine, features, gcra, redis_quotas, risk, signals
 from vigie.guard.baselines import PEER_STEP, initial_peers
 from vigie.guard.engine import Guard
 from vigie.guard.features import Question
@@ -692,6 +692,86 @@ def test_spend_in_hand_leaves_a_stale_note_to_python() -> None:
     assert [lease.units for lease in store._leases.values()] == [2]
     with pytest.raises(TypeError):
         _speedups.spend_in_hand(store, list(found), MONDAY_9H)  # not a Checks: no note
+
+
+refill_fields = st.tuples(
+    st.integers(0, 6),  # units
+    st.integers(0, 8),  # size
+    st.sampled_from([0.0, -1.5, 1e-9, 12.25]),  # last, from now
+    st.integers(0, 7),  # units leased back
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(groups=st.lists(refill_fields, min_size=0, max_size=6), cardless=st.booleans())
+def test_refills_in_c_are_refills_in_python(
+    groups: list[tuple[int, int, float, int]], cardless: bool
+) -> None:
+    now, stores = MONDAY_9H, []
+    for _ in range(2):
+        store = lease_store()
+        leases = []
+        for i in range(len(groups)):  # two or three groups each (the slowed have three)
+            found = checks_for(
+                Profession.hospital, i, 100 + i, cardless=cardless, slowed=i % 2 == 1
+            )
+            leases.extend(store._leases_of(found, now))
+        for j, lease in enumerate(leases):
+            units, size, last, _ = groups[j % len(groups)]
+            lease.units, lease.size, lease.last = units, size, now + last
+        stores.append((store, leases))
+    (c_store, c_leases), (py_store, py_leases) = stores
+    request = _speedups.refill_request(c_leases)
+    assert request is not None
+    assert request == redis_quotas.refill_request(py_leases)
+    keys, blob = request
+    assert keys == [lease.key for lease in c_leases]
+    leased = [groups[j % len(groups)][3] for j in range(len(c_leases))]
+    for lease in c_leases + py_leases:
+        lease.last += 30  # asked again meanwhile: the expiry follows the ask's moment
+    _speedups.credit_refills(c_leases, blob, leased)
+    redis_quotas.credit_refills(py_leases, blob, leased)
+    assert leases_state(c_store) == leases_state(py_store)
+    for j, lease in enumerate(c_leases):
+        held, _, _, units = groups[j % len(groups)]
+        assert lease.units == held + units
+        if units:
+            assert lease.expires == lease.last - 30 + redis_quotas.LEASE_SECONDS
+
+
+def test_refills_leave_fields_they_do_not_read_plainly_to_python() -> None:
+    store = lease_store()
+    found = checks_for(Profession.pharmacist, 3, None, cardless=False, slowed=False)
+    (lease,) = store._leases_of(found, MONDAY_9H)
+    lease.size = 2
+    request = _speedups.refill_request([lease])
+    assert request is not None
+    keys, blob = request
+    head = struct.unpack_from("<ddddd", blob)
+    assert keys == [lease.key] and len(blob) == 40 + 48
+    assert head == (3.0, float("-inf"), 0.0, 1.0, 0.0)  # min(size, cap - units): the cap, 1
+    lease.units = True
+    assert _speedups.refill_request([lease]) is None
+    lease.units = 0
+    lease.spec = lease.spec[:-1]
+    assert _speedups.refill_request([lease]) is None
+    lease.spec += b"\x00"
+    with pytest.raises(ValueError):
+        _speedups.credit_refills([lease], blob, [1, 1])  # a count too many
+    with pytest.raises(ValueError):
+        _speedups.credit_refills([lease], blob + b"\x00", [1])  # not this lease's blob
+    with pytest.raises(ValueError):
+        _speedups.credit_refills([lease], blob, [-1])
+    with pytest.raises(TypeError):
+        _speedups.credit_refills([lease], blob, ["1"])  # type: ignore[list-item]
+    assert lease.units == 0  # nothing credited by a call that failed
+    with pytest.raises(ValueError):
+        redis_quotas.credit_refills([lease], blob, [1, 1])
+    with pytest.raises(ValueError):
+        redis_quotas.credit_refills([lease], blob + b"\x00", [1])
+    assert lease.units == 0
+    _speedups.credit_refills([lease], blob, [1])
+    assert (lease.units, lease.expires) == (1, float("-inf"))
 
 
 def test_the_c_paths_release_the_lock_on_an_error() -> None:

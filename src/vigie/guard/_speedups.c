@@ -169,7 +169,7 @@ enum {
     /* signals.Platform */
     L_ACCOUNTS_ON_ORIGIN, L_BURST,
     /* redis_quotas.Lease */
-    E_UNITS, E_EXPIRES, E_CAP, E_SIZE, E_LAST, E_REFILLING,
+    E_UNITS, E_EXPIRES, E_CAP, E_SIZE, E_LAST, E_REFILLING, E_KEY, E_SPEC,
     FIELDS
 };
 
@@ -189,6 +189,7 @@ static const struct {
     {3, "cardless"}, {3, "daily"},
     {4, "accounts_on_origin"}, {4, "burst"},
     {5, "units"}, {5, "expires"}, {5, "cap"}, {5, "size"}, {5, "last"}, {5, "refilling"},
+    {5, "key"}, {5, "spec"},
 };
 
 #define OWNERS 6
@@ -1125,6 +1126,150 @@ spend_in_hand(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* --- redis_quotas.RedisQuotaStore: the refill thread's script call, built and credited ---------
+ * A refill leases ahead for every group queued since the last one: some hundreds a call. */
+
+#define HEAD_BYTES 40 /* a group's five doubles: windows, now, need, extra, back */
+
+/* The lease at ``i`` of an exact list, when a Lease whose fields read plainly; else NULL. */
+static PyObject *
+plain_lease(PyObject *leases, Py_ssize_t i, long long *units, long long *cap, long long *size,
+            double *last, PyObject **spec)
+{
+    PyObject *lease = PyList_GET_ITEM(leases, i);
+    if (!PyObject_TypeCheck(lease, owners[5]) || !slot_count(lease, E_UNITS, units)
+        || !slot_count(lease, E_CAP, cap) || !slot_count(lease, E_SIZE, size)
+        || !slot_double(lease, E_LAST, last)) {
+        return NULL;
+    }
+    PyObject *key = *(PyObject **)((char *)lease + offsets[E_KEY]);
+    *spec = *(PyObject **)((char *)lease + offsets[E_SPEC]);
+    Py_ssize_t n = *spec != NULL && PyBytes_CheckExact(*spec) ? PyBytes_GET_SIZE(*spec) : 0;
+    if (key == NULL || !PyBytes_CheckExact(key) || n < 16 || n > 16 * 8 || n % 16) {
+        return NULL;
+    }
+    return lease;
+}
+
+/* refill_request(leases) -> (keys, blob) | None: RedisQuotaStore._refill_request for a list of
+ * Leases (the store's condition held by the caller); None when a field does not read plainly
+ * (the Python's then). */
+static PyObject *
+refill_request(PyObject *module, PyObject *leases)
+{
+    if (owners[5] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "bind_leases() first");
+        return NULL;
+    }
+    if (!PyList_CheckExact(leases)) {
+        PyErr_SetString(PyExc_TypeError, "refill_request(list of Lease)");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(leases), total = 0;
+    long long units, cap, size;
+    double last;
+    PyObject *spec;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (plain_lease(leases, i, &units, &cap, &size, &last, &spec) == NULL) {
+            Py_RETURN_NONE;
+        }
+        total += HEAD_BYTES + PyBytes_GET_SIZE(spec);
+    }
+    PyObject *keys = PyList_New(count);
+    PyObject *blob = keys ? PyBytes_FromStringAndSize(NULL, total) : NULL;
+    if (blob == NULL) {
+        Py_XDECREF(keys);
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(blob);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *lease = plain_lease(leases, i, &units, &cap, &size, &last, &spec);
+        Py_ssize_t n = lease != NULL ? PyBytes_GET_SIZE(spec) : -1;
+        if (n < 0 || out + HEAD_BYTES + n > PyBytes_AS_STRING(blob) + total) {
+            /* changed by a finalizer the allocations above ran (a collection): the Python's */
+            Py_DECREF(keys);
+            Py_DECREF(blob);
+            Py_RETURN_NONE;
+        }
+        long long room = cap - units, extra = size < room ? size : room;
+        double head[5] = {(double)(n / 16), last, 0.0, (double)(extra > 0 ? extra : 0), 0.0};
+        for (int j = 0; j < 5; j++) {
+            PyFloat_Pack8(head[j], out + 8 * j, 1);
+        }
+        memcpy(out + HEAD_BYTES, PyBytes_AS_STRING(spec), (size_t)n);
+        out += HEAD_BYTES + n;
+        PyList_SET_ITEM(keys, i, Py_NewRef(*(PyObject **)((char *)lease + offsets[E_KEY])));
+    }
+    if (out != PyBytes_AS_STRING(blob) + total) {
+        Py_DECREF(keys);
+        Py_DECREF(blob);
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(NN)", keys, blob);
+}
+
+/* credit_refills(leases, blob, leased): RedisQuotaStore._credit_refills (the store's condition
+ * held by the caller): each lease's units leased added, its expiry its ask's moment (in the blob)
+ * plus a lease's life. Checked before anything changes: nothing is credited half. */
+static PyObject *
+credit_refills(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (owners[5] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "bind_leases() first");
+        return NULL;
+    }
+    if (nargs != 3 || !PyList_CheckExact(args[0]) || !PyBytes_CheckExact(args[1])
+        || !PyList_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "credit_refills(list of Lease, bytes, list of int)");
+        return NULL;
+    }
+    PyObject *leases = args[0], *leased = args[2];
+    Py_ssize_t count = PyList_GET_SIZE(leases), offset = 0, size = PyBytes_GET_SIZE(args[1]);
+    const char *blob = PyBytes_AS_STRING(args[1]);
+    if (PyList_GET_SIZE(leased) != count) {
+        PyErr_SetString(PyExc_ValueError, "one count leased a group");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        long long units, cap, extra, got;
+        double last;
+        PyObject *spec, *lease = plain_lease(leases, i, &units, &cap, &extra, &last, &spec);
+        PyObject *item = PyList_GET_ITEM(leased, i);
+        if (lease == NULL || !PyLong_CheckExact(item)
+            || offset + HEAD_BYTES + PyBytes_GET_SIZE(spec) > size) {
+            PyErr_SetString(PyExc_TypeError, "credit_refills: a lease or count not plain");
+            return NULL;
+        }
+        int overflow;
+        got = PyLong_AsLongLongAndOverflow(item, &overflow);
+        if (overflow || got < 0 || got > EXACT_INT) {
+            PyErr_SetString(PyExc_ValueError, "credit_refills: a count out of range");
+            return NULL;
+        }
+        offset += HEAD_BYTES + PyBytes_GET_SIZE(spec);
+    }
+    if (offset != size) {
+        PyErr_SetString(PyExc_ValueError, "credit_refills: the blob is not these leases'");
+        return NULL;
+    }
+    offset = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *lease = PyList_GET_ITEM(leases, i);
+        PyObject *spec = *(PyObject **)((char *)lease + offsets[E_SPEC]);
+        long long units, got = PyLong_AsLongLong(PyList_GET_ITEM(leased, i));
+        if (got) {
+            double asked = PyFloat_Unpack8(blob + offset + 8, 1);
+            if (!slot_count(lease, E_UNITS, &units)
+                || put_count(lease, E_UNITS, units + got) < 0
+                || put(lease, E_EXPIRES, PyFloat_FromDouble(asked + lease_seconds)) < 0) {
+                return NULL;
+            }
+        }
+        offset += HEAD_BYTES + PyBytes_GET_SIZE(spec);
+    }
+    Py_RETURN_NONE;
+}
+
 /* The usual question's arguments: -1 an error raised (not a Guard, their number), 0 a question
  * these paths do not read plainly (a caller that is not a Caller, a question that is not six
  * fields, an account, structure or origin that is not an exact int: the Python's), 1 usual. */
@@ -1701,6 +1846,10 @@ static PyMethodDef methods[] = {
      "bind_leases(RedisQuotaStore, Lease, lease_seconds): for spend_in_hand()."},
     {"spend_in_hand", (PyCFunction)(void (*)(void))spend_in_hand, METH_FASTCALL,
      "spend_in_hand(store, checks, now) -> bool: RedisQuotaStore._spend_in_hand."},
+    {"refill_request", refill_request, METH_O,
+     "refill_request(leases) -> (keys, blob) | None: RedisQuotaStore._refill_request."},
+    {"credit_refills", (PyCFunction)(void (*)(void))credit_refills, METH_FASTCALL,
+     "credit_refills(leases, blob, leased): RedisQuotaStore._credit_refills."},
     {"first_header", (PyCFunction)(void (*)(void))first_header, METH_FASTCALL,
      "first_header(headers, name) -> bytes | None: features.first_header."},
     {"siphash24", (PyCFunction)(void (*)(void))siphash24, METH_FASTCALL,

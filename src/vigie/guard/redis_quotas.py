@@ -10,10 +10,11 @@ Redis failure raises QuotaStoreUnavailable (fail closed).
 
 from __future__ import annotations
 
+import itertools
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +163,46 @@ class Ask:
     need: int
     extra: int
     back: int = 0
+
+
+Credit = Callable[[list[Lease], bytes, list[int]], None]
+_MOMENT = struct.Struct("<d")
+
+
+def refill_request(leases: list[Lease]) -> tuple[list[bytes], bytes]:
+    """The refill's script call for queued groups (the caller holds the lock): each at its last
+    question's moment, needing nothing now, asking as many units ahead as its lease size allows
+    under its cap (at most the cap, whatever this process holds: it holds none, normally)."""
+    keys = [x.key for x in leases]
+    blob = b"".join(
+        _HEAD.pack(len(x.windows), x.last, 0, max(0, min(x.size, x.cap - x.units)), 0) + x.spec
+        for x in leases
+    )
+    return keys, blob
+
+
+def credit_refills(leases: list[Lease], blob: bytes, leased: list[int]) -> None:
+    """Each group's units leased by a refill credited, to expire a lease's life after its
+    ask's moment (read back from the blob: the group may have asked again since); the caller
+    holds the lock. Checked before anything changes."""
+    if len(leased) != len(leases):
+        raise ValueError("one count leased a group")
+    offsets = list(itertools.accumulate((_HEAD.size + len(x.spec) for x in leases), initial=0))
+    if offsets[-1] != len(blob):
+        raise ValueError("the blob is not these leases'")
+    for lease, units, offset in zip(leases, leased, offsets, strict=False):
+        if units:
+            lease.units += units
+            lease.expires = _MOMENT.unpack_from(blob, offset + 8)[0] + LEASE_SECONDS
+
+
+def _request(leases: list[Lease]) -> tuple[list[bytes], bytes, Credit] | None:
+    """The refill's call and how to credit it: in C where built and every field plain."""
+    if _speedups is not None:
+        found = _speedups.refill_request(leases)
+        if found is not None:
+            return (*found, _speedups.credit_refills)
+    return (*refill_request(leases), credit_refills)
 
 
 class RedisQuotaStore:
@@ -340,22 +381,33 @@ class RedisQuotaStore:
                     return
             time.sleep(BATCH_DELAY)
             started = time.thread_time()
+            expired: list[Ask] = []
             with self._changed:
-                # At most the cap, whatever this process holds (it holds none, normally).
-                asks = [
-                    Ask(x, x.last, 0, max(0, min(x.size, x.cap - x.units))) for x in self._queue
-                ]
-                self._queue = []
+                queue, self._queue = self._queue, []
+                request = _request(queue) if queue else None
                 if time.monotonic() - returned >= RETURN_EVERY:
                     returned = time.monotonic()
-                    asks.extend(self._expired())
+                    expired = self._expired()
             try:
-                if asks:
-                    self._ask(asks)
+                if request is not None:
+                    self._refill(queue, *request)
+                if expired:
+                    self._ask(expired)
             except QuotaStoreUnavailable:
                 pass  # no lease: the next question asks Redis itself, and fails closed
             self.refill_cpu_s += time.thread_time() - started  # before settle() can return
-            self._refilled([ask.lease for ask in asks])
+            self._refilled(queue + [ask.lease for ask in expired])
+
+    def _refill(self, queue: list[Lease], keys: list[bytes], blob: bytes, credit: Credit) -> None:
+        """One script call leasing ahead for the queued groups (none needs a unit now, so none
+        is refused), and their units credited."""
+        try:
+            answer = self._script(keys=keys, args=[blob], client=self._client)
+        except redis.RedisError as exc:
+            raise QuotaStoreUnavailable(exc.__class__.__name__) from exc
+        if float(answer[0]) <= 0:
+            with self._changed:  # units and their expiry together: no one sees one alone
+                credit(queue, blob, answer[1:])
 
     def _expired(self) -> list[Ask]:
         """Expired units to give back; groups idle for a lease's life are forgotten."""
@@ -392,9 +444,12 @@ class RedisQuotaStore:
         return wait
 
 
-try:  # the guard's usual question spends its leased units in C where built (engine.admit_usual)
+# The guard's usual question spends its leased units in C where built (engine.admit_usual), and
+# the refill thread builds and credits its calls there (refill_request, credit_refills).
+_speedups: Any
+try:
     from vigie.guard import _speedups
 except ImportError:  # pragma: no cover - an installation without a C compiler
-    pass
+    _speedups = None
 else:
     _speedups.bind_leases(RedisQuotaStore, Lease, LEASE_SECONDS)
