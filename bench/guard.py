@@ -13,8 +13,9 @@ Questions are spread over many accounts on a simulated clock so that quotas neve
 refusal costs less than an answer: the worst case is measured). With ``--redis-url`` the
 quotas are the shared Redis ones, leased in small batches: the warm-up then gives every account
 two questions (a running server's steady state: an account that asked within a minute holds a
-lease), and the result counts the round trips still paid and adds the refill thread's
-processor time per question to the guard's cost.
+lease), and the result counts the round trips still paid and adds the background thread's
+processor time per question to the guard's cost (the risk exchange's, which carries the
+refills as a deployment's does; the store's own refill thread's where none drives it).
 Reads VIGIE_KEYS / VIGIE_DATABASE_URL like every Vigie process; prints one JSON object.
 The issue's budget: the guard adds at most 10 % to the eligibility latency.
 """
@@ -233,7 +234,8 @@ def measure(
         runtime.engine.dispose()
     plain_stats = _stats(walls["plain"], cpus["plain"])
     guarded_stats = _stats(walls["guarded"], cpus["guarded"])
-    # The exchange's thread publishes this process's notes: its time counts with the refills'.
+    # The exchange's thread publishes this process's notes and carries the refills: its time
+    # counts with the store's own refill thread's (none while the exchange drives the store).
     exchange_us = 1e6 * published / requests if exchange is not None else 0.0
     replay_us = 1e6 * replay_cpu / replays if exchange is not None and replays else 0.0
     refill_us = 1e6 * refills / requests + exchange_us

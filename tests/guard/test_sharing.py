@@ -16,12 +16,14 @@ import pytest
 import redis
 
 from tests.guard.helpers import MONDAY_9H, ask, pro, q
-from vigie.guard import sharing
+from vigie.crypto.keyring import IndexKey, Keyring
+from vigie.guard import redis_quotas, sharing
 from vigie.guard.engine import Decision, Guard
 from vigie.guard.features import Caller, Question
 from vigie.guard.gcra import MemoryQuotaStore
 from vigie.guard.memory import MemoryContainment
 from vigie.guard.platform import PlatformWatch
+from vigie.guard.redis_quotas import RedisQuotaStore
 from vigie.guard.risk import AccountState
 from vigie.guard.sharing import (
     FORGOTTEN,
@@ -377,6 +379,119 @@ def test_without_redis_the_notes_are_counted_lost_and_the_guard_goes_on(
         exchange.close()  # the last exchange fails quietly, once logged
     assert "Redis unavailable" in caplog.text
     assert ask(guard, pro(), q(1), MONDAY_9H) is Decision.ALLOW
+
+
+# --- refills carried by the exchange's round trips ------------------------------------------------
+
+
+@pytest.fixture
+def driven(stream: str) -> Iterator[tuple[RedisQuotaStore, RiskExchange]]:
+    """Shared quotas whose refills the exchange carries (its thread not started: each test
+    calls exchange() itself)."""
+    prefix = f"vigie:test:{uuid.uuid4().hex}:"
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=prefix)
+    guard = Guard(store, MemoryContainment())
+    exchange = RiskExchange.from_url(guard, REDIS_URL, mac_key=MAC_KEY, key=stream, quotas=store)
+    store.drive(exchange)
+    yield store, exchange
+    store.close()
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=prefix + "*"):
+        client.delete(key)
+
+
+GROUP = [("a:1:f:60", 16, 60.0), ("a:1:f:86400", 400, 86_400.0)]
+
+
+def test_the_exchange_carries_the_refills_of_a_store_it_drives(
+    driven: tuple[RedisQuotaStore, RiskExchange],
+) -> None:
+    store, exchange = driven
+    now = MONDAY_9H
+    for i in range(3):  # two round trips, the second leasing a unit ahead; spent, a refill
+        assert store.take(GROUP, now + i) == 0
+    (lease,) = store._leases.values()
+    time.sleep(3 * redis_quotas.BATCH_DELAY)
+    assert store._queue == [lease] and store.refill_cpu_s == 0.0  # its own thread waits
+    held = lease.units
+    exchange.exchange()
+    assert store._queue == [] and not lease.refilling
+    assert held < lease.units <= lease.cap and lease.expires == now + 2 + 60
+    assert store.round_trips == 2  # none more on the questions' path
+    store.settle()  # nothing in flight: returns at once
+
+
+def test_a_script_redis_lost_is_loaded_again_by_the_exchange(
+    driven: tuple[RedisQuotaStore, RiskExchange],
+) -> None:
+    store, exchange = driven
+    for i in range(3):
+        assert store.take(GROUP, MONDAY_9H + i) == 0
+    (lease,) = store._leases.values()
+    held = lease.units
+    redis.Redis.from_url(REDIS_URL).script_flush()  # a Redis restarted
+    exchange.exchange()  # NOSCRIPT in the pipeline: loaded, and the refill made again
+    assert lease.units > held and not lease.refilling and store._queue == []
+
+
+def test_expired_units_go_back_with_the_exchange(
+    driven: tuple[RedisQuotaStore, RiskExchange], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, exchange = driven
+    for i in range(3):
+        assert store.take(GROUP, MONDAY_9H + i) == 0
+    exchange.exchange()
+    (lease,) = store._leases.values()
+    assert lease.units > 0
+    lease.expires = MONDAY_9H + 2  # its life over at the latest question's moment
+    monkeypatch.setattr(store, "_returned", time.monotonic() - redis_quotas.RETURN_EVERY)
+    exchange.exchange()
+    assert lease.units == 0 and lease.back == 0
+    other = RedisQuotaStore.from_url(REDIS_URL, prefix=store._prefix)
+    # 16 a minute, 3 asked: the units given back are anyone's again
+    admitted = sum(other.take(GROUP, MONDAY_9H + 2) == 0 for _ in range(20))
+    other.close()
+    assert admitted == 13
+
+
+def test_without_redis_a_driven_refill_leases_nothing_and_ends(
+    driven: tuple[RedisQuotaStore, RiskExchange],
+) -> None:
+    store, exchange = driven
+    for i in range(3):
+        assert store.take(GROUP, MONDAY_9H + i) == 0
+    (lease,) = store._leases.values()
+    held = lease.units
+    exchange._client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    exchange._conn = None  # Redis goes away
+    with pytest.raises(redis.RedisError):
+        exchange.exchange()
+    assert lease.units == held and not lease.refilling and store._queue == []
+
+
+def test_a_store_refills_on_its_own_again_when_the_exchange_stops(
+    driven: tuple[RedisQuotaStore, RiskExchange],
+) -> None:
+    store, exchange = driven
+    exchange.start()
+    exchange.close()  # its last exchange, then the store's own thread again
+    for i in range(3):
+        assert store.take(GROUP, MONDAY_9H + i) == 0
+    (lease,) = store._leases.values()
+    held = lease.units
+    store.settle()
+    assert lease.units > held and store.refill_cpu_s > 0.0
+
+
+def test_a_deployments_exchange_drives_its_redis_quotas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sharing, "share_digests", lambda key: None)  # this process's own kept
+    keyring = Keyring(data_keys={"d": bytes(32)}, active="d", index_keys=[IndexKey("i", b"k")])
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=f"vigie:test:{uuid.uuid4().hex}:")
+    exchange = sharing.for_deployment(keyring, Guard(store, MemoryContainment()), REDIS_URL)
+    assert exchange._quotas is store
+    alone = sharing.for_deployment(keyring, Guard(MemoryQuotaStore(), MemoryContainment()),
+                                   REDIS_URL)  # fmt: skip
+    assert alone._quotas is None
 
 
 # --- the simulated month -----------------------------------------------------------------------

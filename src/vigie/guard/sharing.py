@@ -30,6 +30,7 @@ from redis.typing import EncodableT, FieldT
 
 from vigie.crypto.keyring import Keyring
 from vigie.guard.features import Caller, Question, share_digests
+from vigie.guard.redis_quotas import Packer, RedisQuotaStore
 from vigie.identity.identifiers import Profession
 
 if TYPE_CHECKING:
@@ -172,8 +173,12 @@ class RiskExchange:
     def __init__(
         self, guard: Guard, client: redis.Redis, *, mac_key: bytes, key: str,
         since: float | None = None, clock: Callable[[], float] = time.monotonic,
+        quotas: RedisQuotaStore | None = None,
     ) -> None:  # fmt: skip
         self.guard = guard
+        # Shared quotas whose refills this exchange's round trips carry while it runs
+        # (RedisQuotaStore.drive: one background thread and round trip instead of two).
+        self._quotas = quotas
         self._client = client
         self._key = key
         self._mac_key = mac_key
@@ -200,12 +205,20 @@ class RiskExchange:
         guard.outbox = []
 
     @classmethod
-    def from_url(cls, guard: Guard, url: str, *, mac_key: bytes, key: str) -> RiskExchange:
-        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        return cls(guard, client, mac_key=mac_key, key=key)
+    def from_url(
+        cls, guard: Guard, url: str, *, mac_key: bytes, key: str,
+        quotas: RedisQuotaStore | None = None,
+    ) -> RiskExchange:  # fmt: skip
+        # Commands packed by hiredis: a refill's script call names some 300 keys.
+        client = redis.Redis.from_url(
+            url, socket_timeout=0.5, socket_connect_timeout=0.5, command_packer=Packer()
+        )
+        return cls(guard, client, mac_key=mac_key, key=key, quotas=quotas)
 
     def start(self) -> None:
         if self._thread is None:
+            if self._quotas is not None:
+                self._quotas.drive(self)
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="vigie-risk", daemon=True)
             self._thread.start()
@@ -220,6 +233,8 @@ class RiskExchange:
                 return  # still in an exchange: a second one now could replay entries twice
             self._thread = None
         self._safely()
+        if self._quotas is not None:  # the store's own thread refills again
+            self._quotas.drive(None)
 
     def seal(self, events: list[Event]) -> dict[FieldT, EncodableT]:
         self._seq += 1
@@ -240,18 +255,29 @@ class RiskExchange:
             sealed = (x for field in self.seal(events).items() for x in field)
             commands.append(("XADD", self._key, *trim, "*", *sealed))
         commands.append(("XREAD", "COUNT", READ_BATCHES, "STREAMS", self._key, self._last))
+        own = len(commands)
+        refill = self._quotas.refills() if self._quotas is not None else None
+        if refill is not None and self._quotas is not None:
+            commands.extend(self._quotas.commands(refill))
+        answers: list[Any] | None = None
         try:
             answers = self._round_trip(commands)
+            for answer in answers[:own]:
+                if isinstance(answer, redis.ResponseError):
+                    raise answer
         except redis.RedisError:
             kept = [e for e in events if e[0] in IDEMPOTENT]
             self.guard.requeue(kept[-MAX_REQUEUED:])
             self.lost += len(events) - len(kept)
             raise
+        finally:
+            if refill is not None and self._quotas is not None:  # whatever became of the notes
+                self._quotas.refilled(refill, None if answers is None else answers[own:])
         self.published += len(events)
         if events:
             self._redis_ms = _ms(answers[0])
         replayed = 0
-        reply = answers[-1]  # RESP3: {stream: entries}; RESP2: [[stream, entries]]
+        reply = answers[own - 1]  # RESP3: {stream: entries}; RESP2: [[stream, entries]]
         for _stream, entries in reply.items() if isinstance(reply, dict) else reply or []:
             for entry_id, flat in entries:
                 fields: dict[bytes, bytes] = dict(zip(flat[::2], flat[1::2], strict=True))
@@ -268,15 +294,24 @@ class RiskExchange:
         return replayed
 
     def _round_trip(self, commands: list[tuple[EncodableT, ...]]) -> list[Any]:
-        """The commands on this exchange's own connection, their raw replies: a pipeline's
-        machinery cost half a millisecond of processor time a call (about 200 Python calls),
-        ten times a second in every process."""
+        """The commands on this exchange's own connection, their raw replies (an error reply as
+        its ResponseError, the connection still in step): a pipeline's machinery cost half a
+        millisecond of processor time a call (about 200 Python calls), ten times a second in
+        every process."""
         conn = self._conn
         if conn is None:
             conn = self._conn = self._client.connection_pool.make_connection()
         try:
-            conn.send_packed_command(conn.pack_commands(commands))
-            return [conn.read_response() for _ in commands]
+            # One send, not one a large argument (redis-py's chunks): each send lets go of the
+            # interpreter's lock, and under load taking it back costs a forced switch.
+            conn.send_packed_command([b"".join(conn.pack_commands(commands))])
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except redis.ResponseError as error:  # an error reply, whole: the next follows
+                    replies.append(error)
+            return replies
         except BaseException:
             conn.disconnect()  # a reply half read must not be read as the next one's
             raise
@@ -337,7 +372,8 @@ def for_deployment(
     digests to the deployment's (features.share_digests)."""
     share_digests(keyring.blind_index(b"vigie guard digests v1"))
     stream, mac_key = deployment(keyring)
-    return RiskExchange.from_url(guard, url, mac_key=mac_key, key=key or stream)
+    quotas = guard.quotas if isinstance(guard.quotas, RedisQuotaStore) else None
+    return RiskExchange.from_url(guard, url, mac_key=mac_key, key=key or stream, quotas=quotas)
 
 
 def publish_lift(keyring: Keyring, url: str, account: int) -> None:
