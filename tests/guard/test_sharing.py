@@ -23,7 +23,7 @@ from vigie.guard.features import Caller, Question
 from vigie.guard.gcra import MemoryQuotaStore
 from vigie.guard.memory import MemoryContainment
 from vigie.guard.platform import PlatformWatch
-from vigie.guard.redis_quotas import RedisQuotaStore
+from vigie.guard.redis_quotas import Lease, RedisQuotaStore
 from vigie.guard.risk import AccountState
 from vigie.guard.sharing import (
     FORGOTTEN,
@@ -403,14 +403,21 @@ def driven(stream: str) -> Iterator[tuple[RedisQuotaStore, RiskExchange]]:
 GROUP = [("a:1:f:60", 16, 60.0), ("a:1:f:86400", 400, 86_400.0)]
 
 
+def spent_once(store: RedisQuotaStore) -> Lease:
+    """Three questions a second apart: two round trips, the second leasing a unit ahead, which
+    the third spends; the group is then queued for a refill."""
+    for i in range(3):
+        assert store.take(GROUP, MONDAY_9H + i) == 0
+    (lease,) = store._leases.values()
+    return lease
+
+
 def test_the_exchange_carries_the_refills_of_a_store_it_drives(
     driven: tuple[RedisQuotaStore, RiskExchange],
 ) -> None:
     store, exchange = driven
     now = MONDAY_9H
-    for i in range(3):  # two round trips, the second leasing a unit ahead; spent, a refill
-        assert store.take(GROUP, now + i) == 0
-    (lease,) = store._leases.values()
+    lease = spent_once(store)
     time.sleep(3 * redis_quotas.BATCH_DELAY)
     assert store._queue == [lease] and store.refill_cpu_s == 0.0  # its own thread waits
     held = lease.units
@@ -425,9 +432,7 @@ def test_a_script_redis_lost_is_loaded_again_by_the_exchange(
     driven: tuple[RedisQuotaStore, RiskExchange],
 ) -> None:
     store, exchange = driven
-    for i in range(3):
-        assert store.take(GROUP, MONDAY_9H + i) == 0
-    (lease,) = store._leases.values()
+    lease = spent_once(store)
     held = lease.units
     redis.Redis.from_url(REDIS_URL).script_flush()  # a Redis restarted
     exchange.exchange()  # NOSCRIPT in the pipeline: loaded, and the refill made again
@@ -438,10 +443,8 @@ def test_expired_units_go_back_with_the_exchange(
     driven: tuple[RedisQuotaStore, RiskExchange], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store, exchange = driven
-    for i in range(3):
-        assert store.take(GROUP, MONDAY_9H + i) == 0
+    lease = spent_once(store)
     exchange.exchange()
-    (lease,) = store._leases.values()
     assert lease.units > 0
     lease.expires = MONDAY_9H + 2  # its life over at the latest question's moment
     monkeypatch.setattr(store, "_returned", time.monotonic() - redis_quotas.RETURN_EVERY)
@@ -458,9 +461,7 @@ def test_without_redis_a_driven_refill_leases_nothing_and_ends(
     driven: tuple[RedisQuotaStore, RiskExchange],
 ) -> None:
     store, exchange = driven
-    for i in range(3):
-        assert store.take(GROUP, MONDAY_9H + i) == 0
-    (lease,) = store._leases.values()
+    lease = spent_once(store)
     held = lease.units
     exchange._client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     exchange._conn = None  # Redis goes away
@@ -475,9 +476,7 @@ def test_a_store_refills_on_its_own_again_when_the_exchange_stops(
     store, exchange = driven
     exchange.start()
     exchange.close()  # its last exchange, then the store's own thread again
-    for i in range(3):
-        assert store.take(GROUP, MONDAY_9H + i) == 0
-    (lease,) = store._leases.values()
+    lease = spent_once(store)
     held = lease.units
     store.settle()
     assert lease.units > held and store.refill_cpu_s > 0.0
