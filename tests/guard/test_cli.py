@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from vigie.audit.models import LogEntry
@@ -18,7 +18,8 @@ from vigie.guard.engine import Alert, Guard
 from vigie.guard.features import Caller
 from vigie.guard.gcra import MemoryQuotaStore
 from vigie.guard.memory import MemoryContainment
-from vigie.guard.service import active_suspensions, save_suspension
+from vigie.guard.models import GuardSuspension
+from vigie.guard.service import StoreContainment, active_suspensions, save_suspension
 from vigie.guard.signals import Signal
 from vigie.identity.identifiers import Profession
 from vigie.runtime import open_runtime
@@ -86,3 +87,43 @@ def test_a_lift_from_the_command_line_reaches_servers_that_share_their_risk_stat
     finally:
         exchange._client.delete(exchange._key)
         rt.engine.dispose()
+
+
+def test_a_lift_lifts_every_suspension_the_account_has(cli: CliRunner) -> None:
+    """Two server processes that suspended the account before either knew of the other's: one
+    lift frees it, and says which other suspensions went with it."""
+    rt = open_runtime(Settings())
+    caller = Caller(7, "rpps:10000000007", Profession.nurse, "69", None)
+    other = Caller(8, "rpps:10000000008", Profession.nurse, "69", None)
+    signal = Signal("negatifs", 3, 0.71, 0.05, "part de réponses négatives")
+    with write_transaction(rt.engine) as conn:
+        first, second = (save_suspension(conn, Alert(caller, time.time(), 7, 7, (signal,)))
+                         for _ in range(2))  # fmt: skip
+        save_suspension(conn, Alert(other, time.time(), 7, 7, (signal,)))
+    lifted = cli.invoke(
+        app, ["guard", "lift", str(second), "--officer", "user:rssi", "--reason", "appel"]
+    )
+    assert lifted.exit_code == 0, lifted.output
+    with read_transaction(rt.engine) as conn:
+        assert active_suspensions(conn) == {8}  # the other account's stays
+        details = [d for (d,) in conn.execute(select(LogEntry.detail)) if d and "also" in d]
+    assert len(details) == 1 and f'"also":"{first}"' in details[0].replace(" ", "")
+    again = cli.invoke(
+        app, ["guard", "lift", str(first), "--officer", "user:rssi", "--reason", "appel"]
+    )
+    assert again.exit_code == 1 and "déjà levée" in again.output
+    rt.engine.dispose()
+
+
+def test_a_process_suspends_an_account_once(cli: CliRunner) -> None:
+    """A question in flight when its account was suspended here adds no second suspension."""
+    rt = open_runtime(Settings())
+    containment = StoreContainment(rt.engine)
+    caller = Caller(7, "rpps:10000000007", Profession.nurse, "69", None)
+    signal = Signal("negatifs", 3, 0.71, 0.05, "part de réponses négatives")
+    for _ in range(2):
+        containment.suspend(Alert(caller, time.time(), 7, 7, (signal,)))
+    assert containment.is_suspended(7, time.time())
+    with read_transaction(rt.engine) as conn:
+        assert conn.execute(select(func.count()).select_from(GuardSuspension)).scalar_one() == 1
+    rt.engine.dispose()

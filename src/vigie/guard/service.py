@@ -120,15 +120,26 @@ def lift(
     if row.lifted_at is not None:
         return "already_lifted", int(row.account_id)
     moment = now or datetime.now(UTC)
+    # Every active suspension of the account goes with it: server processes that judged the
+    # account before they knew of the first (each reloads the list every few seconds), or two
+    # questions in flight, may each have suspended it, and one left would keep it suspended.
+    active = conn.execute(
+        select(GuardSuspension.id).where(
+            GuardSuspension.account_id == row.account_id, GuardSuspension.lifted_at.is_(None)
+        )
+    ).scalars()
+    others = sorted(int(i) for i in active if i != suspension_id)
     conn.execute(
         update(GuardSuspension)
-        .where(GuardSuspension.id == suspension_id)
+        .where(GuardSuspension.id.in_([suspension_id, *others]))
         .values(lifted_at=moment, lifted_by=officer, lift_reason=reason[:500])
     )
     detail: dict[str, str | int | bool | None] = {
         "suspension": suspension_id,
         "account": row.subject,
     }
+    if others:
+        detail["also"] = ",".join(map(str, others))
     record(conn, Event("guard", officer, "lift", detail=detail), micros(moment))
     return "lifted", int(row.account_id)
 
@@ -154,6 +165,8 @@ class StoreContainment:
         return account in self._suspended
 
     def suspend(self, alert: Alert) -> None:
+        if alert.caller.account in self._suspended:
+            return  # already, as this process knows: a question in flight when it was
         with write_transaction(self.engine) as conn:
             save_suspension(conn, alert)
         with self._lock:
