@@ -13,7 +13,7 @@ from vigie.audit.models import LogEntry
 from vigie.cli.main import app
 from vigie.config import Settings
 from vigie.db.engine import read_transaction, write_transaction
-from vigie.guard import sharing
+from vigie.guard import service, sharing
 from vigie.guard.engine import Alert, Guard
 from vigie.guard.features import Caller
 from vigie.guard.gcra import MemoryQuotaStore
@@ -96,16 +96,22 @@ def test_a_lift_lifts_every_suspension_the_account_has(cli: CliRunner) -> None:
     caller = Caller(7, "rpps:10000000007", Profession.nurse, "69", None)
     other = Caller(8, "rpps:10000000008", Profession.nurse, "69", None)
     signal = Signal("negatifs", 3, 0.71, 0.05, "part de réponses négatives")
+    now = time.time()
     with write_transaction(rt.engine) as conn:
-        first, second = (save_suspension(conn, Alert(caller, time.time(), 7, 7, (signal,)))
-                         for _ in range(2))  # fmt: skip
-        save_suspension(conn, Alert(other, time.time(), 7, 7, (signal,)))
+        first, second = (save_suspension(conn, Alert(caller, now + i, 7, 7, (signal,)))
+                         for i in range(2))  # fmt: skip
+        save_suspension(conn, Alert(other, now, 7, 7, (signal,)))
+        later = save_suspension(conn, Alert(caller, now + 3_600, 7, 7, (signal,)))
     lifted = cli.invoke(
         app, ["guard", "lift", str(second), "--officer", "user:rssi", "--reason", "appel"]
     )
     assert lifted.exit_code == 0, lifted.output
     with read_transaction(rt.engine) as conn:
-        assert active_suspensions(conn) == {8}  # the other account's stays
+        assert active_suspensions(conn) == {7, 8}  # the other account's, and a later incident
+    with write_transaction(rt.engine) as conn:
+        assert service.lift(conn, later, officer="user:rssi", reason="appel")[0] == "lifted"
+    with read_transaction(rt.engine) as conn:
+        assert active_suspensions(conn) == {8}
         details = [d for (d,) in conn.execute(select(LogEntry.detail)) if d and "also" in d]
     assert len(details) == 1 and f'"also":"{first}"' in details[0].replace(" ", "")
     again = cli.invoke(

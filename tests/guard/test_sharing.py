@@ -482,6 +482,69 @@ def test_a_store_refills_on_its_own_again_when_the_exchange_stops(
     assert lease.units > held and store.refill_cpu_s > 0.0
 
 
+def test_notes_redis_refuses_go_back_and_the_refills_still_count(
+    driven: tuple[RedisQuotaStore, RiskExchange], stream: str
+) -> None:
+    store, exchange = driven
+    lease = spent_once(store)
+    held = lease.units
+    exchange.guard.outbox = [(FORGOTTEN, 1)]
+    redis.Redis.from_url(REDIS_URL).set(stream, b"not a stream")  # XADD, XREAD: WRONGTYPE
+    with pytest.raises(redis.ResponseError):
+        exchange.exchange()
+    assert exchange.guard.outbox == [(FORGOTTEN, 1)]  # sent again next time
+    assert lease.units > held and not lease.refilling  # the refill's reply was its own
+
+
+def test_a_refill_redis_refuses_leases_nothing_and_is_logged(
+    driven: tuple[RedisQuotaStore, RiskExchange],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store, exchange = driven
+    lease = spent_once(store)
+    held = lease.units
+    commands = store.commands
+
+    def malformed(refill: redis_quotas.Refill) -> list[tuple[Any, ...]]:
+        return [(*command[:-1], b"not a group") for command in commands(refill)]
+
+    monkeypatch.setattr(store, "commands", malformed)
+    with caplog.at_level(logging.WARNING, logger="vigie.guard.redis_quotas"):
+        exchange.exchange()  # the notes go out; the script refuses the refill
+    assert "quota refill refused by Redis" in caplog.text
+    assert lease.units == held and not lease.refilling and store._queue == []
+
+
+def test_the_stores_own_thread_outlives_a_refill_it_cannot_build(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = RedisQuotaStore.from_url(REDIS_URL, prefix=f"vigie:test:{uuid.uuid4().hex}:")
+    request = redis_quotas._request
+    calls = []
+
+    def once(leases: list[Lease]) -> Any:
+        calls.append(len(leases))
+        if len(calls) == 1:
+            raise RuntimeError("a bug, say")
+        return request(leases)
+
+    monkeypatch.setattr(redis_quotas, "_request", once)
+    try:
+        with caplog.at_level(logging.ERROR, logger="vigie.guard.redis_quotas"):
+            lease = spent_once(store)
+            store.settle()
+        assert "could not be asked for" in caplog.text
+        assert not lease.refilling and store._queue == []  # nothing left waiting for it
+        for i in range(3, 7):  # a round trip leasing four ahead, then three spent: low again
+            assert store.take(GROUP, MONDAY_9H + i) == 0
+        assert lease.units == 1 and store._queue == [lease]
+        store.settle()
+        assert len(calls) == 2 and lease.units > 1  # the same thread refilled it
+    finally:
+        store.close()
+
+
 def test_a_deployments_exchange_drives_its_redis_quotas(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sharing, "share_digests", lambda key: None)  # this process's own kept
     keyring = Keyring(data_keys={"d": bytes(32)}, active="d", index_keys=[IndexKey("i", b"k")])

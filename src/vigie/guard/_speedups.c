@@ -1151,7 +1151,7 @@ plain_lease(PyObject *leases, Py_ssize_t i, long long *units, long long *cap, lo
     return lease;
 }
 
-/* refill_request(leases) -> (keys, blob) | None: RedisQuotaStore._refill_request for a list of
+/* refill_request(leases) -> (keys, blob) | None: redis_quotas.refill_request for a list of
  * Leases (the store's condition held by the caller); None when a field does not read plainly
  * (the Python's then). */
 static PyObject *
@@ -1183,7 +1183,9 @@ refill_request(PyObject *module, PyObject *leases)
     }
     char *out = PyBytes_AS_STRING(blob);
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *lease = plain_lease(leases, i, &units, &cap, &size, &last, &spec);
+        PyObject *lease = PyList_GET_SIZE(leases) == count
+                              ? plain_lease(leases, i, &units, &cap, &size, &last, &spec)
+                              : NULL;
         Py_ssize_t n = lease != NULL ? PyBytes_GET_SIZE(spec) : -1;
         if (n < 0 || out + HEAD_BYTES + n > PyBytes_AS_STRING(blob) + total) {
             /* changed by a finalizer the allocations above ran (a collection): the Python's */
@@ -1208,9 +1210,31 @@ refill_request(PyObject *module, PyObject *leases)
     return Py_BuildValue("(NN)", keys, blob);
 }
 
-/* credit_refills(leases, blob, leased): RedisQuotaStore._credit_refills (the store's condition
- * held by the caller): each lease's units leased added, its expiry its ask's moment (in the blob)
- * plus a lease's life. Checked before anything changes: nothing is credited half. */
+/* A lease's spec (exact bytes of whole windows) for a credit; NULL when it is not one. */
+static PyObject *
+credit_spec(PyObject *lease)
+{
+    if (!PyObject_TypeCheck(lease, owners[5])) {
+        return NULL;
+    }
+    PyObject *spec = *(PyObject **)((char *)lease + offsets[E_SPEC]);
+    PyObject *expires = *(PyObject **)((char *)lease + offsets[E_EXPIRES]);
+    long long units;
+    Py_ssize_t n = spec != NULL && PyBytes_CheckExact(spec) ? PyBytes_GET_SIZE(spec) : 0;
+    /* The values replaced must be an exact int and float: dropping them runs no Python code. */
+    if (n < 16 || n > 16 * 8 || n % 16 || expires == NULL || !PyFloat_CheckExact(expires)
+        || !slot_count(lease, E_UNITS, &units)) {
+        return NULL;
+    }
+    return spec;
+}
+
+/* credit_refills(leases, blob, leased): redis_quotas.credit_refills (the store's condition held
+ * by the caller): each lease's units leased added, its expiry its ask's moment (read back from
+ * the blob) plus a lease's life. Everything is checked before anything changes: TypeError for a
+ * lease it does not read plainly (the Python twin credits it then), ValueError for a blob or
+ * counts that are not these leases'. Reads only the units, expiry and spec of each lease: the
+ * others may have changed since the request (a question paced the group meanwhile). */
 static PyObject *
 credit_refills(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1231,19 +1255,17 @@ credit_refills(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        long long units, cap, extra, got;
-        double last;
-        PyObject *spec, *lease = plain_lease(leases, i, &units, &cap, &extra, &last, &spec);
-        PyObject *item = PyList_GET_ITEM(leased, i);
-        if (lease == NULL || !PyLong_CheckExact(item)
-            || offset + HEAD_BYTES + PyBytes_GET_SIZE(spec) > size) {
-            PyErr_SetString(PyExc_TypeError, "credit_refills: a lease or count not plain");
+        PyObject *spec = credit_spec(PyList_GET_ITEM(leases, i));
+        if (spec == NULL) {
+            PyErr_SetString(PyExc_TypeError, "credit_refills: a lease not read plainly");
             return NULL;
         }
-        int overflow;
-        got = PyLong_AsLongLongAndOverflow(item, &overflow);
+        PyObject *item = PyList_GET_ITEM(leased, i);
+        int overflow = 1;
+        long long got = PyLong_CheckExact(item) ? PyLong_AsLongLongAndOverflow(item, &overflow)
+                                                : -1;
         if (overflow || got < 0 || got > EXACT_INT) {
-            PyErr_SetString(PyExc_ValueError, "credit_refills: a count out of range");
+            PyErr_SetString(PyExc_ValueError, "credit_refills: a count that is not one");
             return NULL;
         }
         offset += HEAD_BYTES + PyBytes_GET_SIZE(spec);
@@ -1259,10 +1281,13 @@ credit_refills(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         long long units, got = PyLong_AsLongLong(PyList_GET_ITEM(leased, i));
         if (got) {
             double asked = PyFloat_Unpack8(blob + offset + 8, 1);
-            if (!slot_count(lease, E_UNITS, &units)
-                || put_count(lease, E_UNITS, units + got) < 0
-                || put(lease, E_EXPIRES, PyFloat_FromDouble(asked + lease_seconds)) < 0) {
+            if (!slot_count(lease, E_UNITS, &units)) { /* checked above: nothing ran since */
+                PyErr_SetString(PyExc_SystemError, "credit_refills: a lease changed meanwhile");
                 return NULL;
+            }
+            if (put_count(lease, E_UNITS, units + got) < 0
+                || put(lease, E_EXPIRES, PyFloat_FromDouble(asked + lease_seconds)) < 0) {
+                return NULL; /* out of memory */
             }
         }
         offset += HEAD_BYTES + PyBytes_GET_SIZE(spec);
@@ -1847,9 +1872,9 @@ static PyMethodDef methods[] = {
     {"spend_in_hand", (PyCFunction)(void (*)(void))spend_in_hand, METH_FASTCALL,
      "spend_in_hand(store, checks, now) -> bool: RedisQuotaStore._spend_in_hand."},
     {"refill_request", refill_request, METH_O,
-     "refill_request(leases) -> (keys, blob) | None: RedisQuotaStore._refill_request."},
+     "refill_request(leases) -> (keys, blob) | None: redis_quotas.refill_request."},
     {"credit_refills", (PyCFunction)(void (*)(void))credit_refills, METH_FASTCALL,
-     "credit_refills(leases, blob, leased): RedisQuotaStore._credit_refills."},
+     "credit_refills(leases, blob, leased): redis_quotas.credit_refills."},
     {"first_header", (PyCFunction)(void (*)(void))first_header, METH_FASTCALL,
      "first_header(headers, name) -> bytes | None: features.first_header."},
     {"siphash24", (PyCFunction)(void (*)(void))siphash24, METH_FASTCALL,

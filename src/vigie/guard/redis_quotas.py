@@ -11,6 +11,8 @@ Redis failure raises QuotaStoreUnavailable (fail closed).
 from __future__ import annotations
 
 import itertools
+import logging
+import math
 import struct
 import threading
 import time
@@ -98,6 +100,7 @@ end
 return answer
 """
 LEASE_SCRIPT = LEASE_SCRIPT.replace("__SLACK__", repr(SLACK))
+log = logging.getLogger(__name__)
 MAX_WINDOWS = 8  # per group, as the script reads them
 _HEAD = struct.Struct("<ddddd")  # a group's number of windows, now, need, extra, back
 
@@ -187,6 +190,8 @@ def credit_refills(leases: list[Lease], blob: bytes, leased: list[int]) -> None:
     holds the lock. Checked before anything changes."""
     if len(leased) != len(leases):
         raise ValueError("one count leased a group")
+    if not all(type(units) is int and units >= 0 for units in leased):
+        raise ValueError("a count that is not one")
     offsets = list(itertools.accumulate((_HEAD.size + len(x.spec) for x in leases), initial=0))
     if offsets[-1] != len(blob):
         raise ValueError("the blob is not these leases'")
@@ -212,8 +217,17 @@ def _request(leases: list[Lease]) -> tuple[list[bytes], bytes, Credit] | None:
     if _speedups is not None:
         found = _speedups.refill_request(leases)
         if found is not None:
-            return (*found, _speedups.credit_refills)
+            return (*found, _credit)
     return (*refill_request(leases), credit_refills)
+
+
+def _credit(leases: list[Lease], blob: bytes, leased: list[int]) -> None:
+    """credit_refills in C; in Python where a lease does not read plainly (TypeError: the C
+    changed nothing)."""
+    try:
+        _speedups.credit_refills(leases, blob, leased)
+    except TypeError:
+        credit_refills(leases, blob, leased)
 
 
 @dataclass(slots=True)
@@ -246,6 +260,7 @@ class RedisQuotaStore:
         # Another thread that sends the refills with its own round trips (drive()), or None.
         self._driver: object | None = None
         self._returned = time.monotonic()  # expired units were last looked for then
+        self._warned = -math.inf  # a refused refill was last logged then
         self.round_trips = 0  # script calls on a question's path (the bench reports them)
         # The refill thread's processor time: the questions' cost off their path (the bench
         # counts it with theirs: under load it takes the interpreter from the requests).
@@ -404,6 +419,13 @@ class RedisQuotaStore:
             self._driver = driver
             self._changed.notify_all()
 
+    def let_go(self, driver: object) -> None:
+        """``driver`` stops: this store's own thread refills again (unless another drives)."""
+        with self._changed:
+            if self._driver is driver:
+                self._driver = None
+                self._changed.notify_all()
+
     def refills(self) -> Refill | None:
         """For the driver: the refill due now (each one returned goes back through
         ``refilled``), or None."""
@@ -427,16 +449,26 @@ class RedisQuotaStore:
         """The replies to ``commands(refill)``, in order (None: Redis did not answer): the
         units leased credited. A script Redis no longer holds (restarted, flushed) is loaded
         and the call made again, here."""
+        given = replies is None  # the give-backs not made: their units are kept to give
         try:
             if replies is not None:
                 answers = iter(replies)
                 if refill.request is not None:
                     self._answered(refill.queue, refill.request, next(answers))
-                if refill.expired and isinstance(next(answers), redis.exceptions.NoScriptError):
-                    self._ask(refill.expired)
+                if refill.expired:
+                    answer = next(answers)
+                    if isinstance(answer, redis.exceptions.NoScriptError):
+                        self._ask(refill.expired)
+                    elif isinstance(answer, Exception):
+                        self._refused(answer)
+                        given = True
         except QuotaStoreUnavailable:
-            pass  # no lease: the next question asks Redis itself, and fails closed
+            given = bool(refill.expired)  # no lease: the next question asks Redis, fails closed
         finally:
+            if given and refill.expired:
+                with self._changed:  # given back with the next ones
+                    for ask in refill.expired:
+                        ask.lease.back += ask.back
             self._refilled(refill.queue + [ask.lease for ask in refill.expired])
 
     def _answered(
@@ -445,14 +477,27 @@ class RedisQuotaStore:
         keys, blob, credit = request
         if isinstance(answer, redis.exceptions.NoScriptError):
             self._refill(queue, keys, blob, credit)  # through redis-py's Script: loaded
+        elif isinstance(answer, Exception):
+            self._refused(answer)  # nothing leased: the groups ask Redis themselves
         elif isinstance(answer, list) and float(answer[0]) <= 0:
             with self._changed:  # units and their expiry together: no one sees one alone
                 credit(queue, blob, answer[1:])
 
+    def _refused(self, error: Exception) -> None:
+        """A script call Redis refused (busy, out of memory, read-only): logged once a minute."""
+        now = time.monotonic()
+        if now - self._warned >= 60.0:
+            self._warned = now
+            log.warning("quota refill refused by Redis (%s)", error.__class__.__name__)
+
     def _take_refill(self) -> Refill:
         """The queue taken, and the expired units when it is time (the caller holds the lock)."""
         queue, self._queue = self._queue, []
-        request = _request(queue) if queue else None
+        try:
+            request = _request(queue) if queue else None
+        except Exception:
+            self._refilled(queue)  # not asked for: their next questions queue them again
+            raise
         expired: list[Ask] = []
         if time.monotonic() - self._returned >= RETURN_EVERY:
             self._returned = time.monotonic()
@@ -478,7 +523,11 @@ class RedisQuotaStore:
             with self._changed:
                 if self._driver is not None:  # taken over meanwhile: sent by its thread
                     continue
-                refill = self._take_refill()
+                try:
+                    refill = self._take_refill()
+                except Exception:  # the thread outlives what it could not build
+                    log.exception("quota refill: the queued groups could not be asked for")
+                    continue
             try:
                 if refill.request is not None:
                     self._refill(refill.queue, *refill.request)
@@ -486,8 +535,11 @@ class RedisQuotaStore:
                     self._ask(refill.expired)
             except QuotaStoreUnavailable:
                 pass  # no lease: the next question asks Redis itself, and fails closed
-            self.refill_cpu_s += time.thread_time() - started  # before settle() can return
-            self._refilled(refill.queue + [ask.lease for ask in refill.expired])
+            except Exception:  # the thread outlives one refill it could not credit
+                log.exception("quota refill: a refill could not be credited")
+            finally:
+                self.refill_cpu_s += time.thread_time() - started  # before settle() returns
+                self._refilled(refill.queue + [ask.lease for ask in refill.expired])
 
     def _refill(self, queue: list[Lease], keys: list[bytes], blob: bytes, credit: Credit) -> None:
         """One script call leasing ahead for the queued groups (none needs a unit now, so none

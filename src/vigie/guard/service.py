@@ -9,10 +9,10 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from vigie.audit.log import Event, record
 from vigie.db.engine import read_transaction, write_transaction
@@ -21,6 +21,8 @@ from vigie.guard.features import Caller
 from vigie.guard.models import GuardAlert, GuardSuspension
 
 CACHE_SECONDS = 2.0
+# Suspensions of one account made this close to one another are one incident (see lift).
+SAME_INCIDENT = timedelta(minutes=1)
 REFUSAL_LOG_EVERY = 60.0  # one log entry per account and minute of refusals, not one per hit
 
 
@@ -112,28 +114,37 @@ def lift(
 ) -> tuple[str, int | None]:
     """("lifted", account), ("not_found", None) or ("already_lifted", account); logged."""
     row = conn.execute(
-        select(GuardSuspension.account_id, GuardSuspension.subject, GuardSuspension.lifted_at)
-        .where(GuardSuspension.id == suspension_id)
+        select(
+            GuardSuspension.account_id, GuardSuspension.subject, GuardSuspension.lifted_at,
+            GuardSuspension.created_at,
+        ).where(GuardSuspension.id == suspension_id)
     ).first()  # fmt: skip
     if row is None:
         return "not_found", None
     if row.lifted_at is not None:
         return "already_lifted", int(row.account_id)
     moment = now or datetime.now(UTC)
-    # Every active suspension of the account goes with it: server processes that judged the
-    # account before they knew of the first (each reloads the list every few seconds), or two
-    # questions in flight, may each have suspended it, and one left would keep it suspended.
-    active = conn.execute(
-        select(GuardSuspension.id).where(
-            GuardSuspension.account_id == row.account_id, GuardSuspension.lifted_at.is_(None)
-        )
-    ).scalars()
-    others = sorted(int(i) for i in active if i != suspension_id)
-    conn.execute(
+    # Every active suspension of the account made with it goes with it: server processes that
+    # judged the account before they knew of the first (each reloads the list every few
+    # seconds), or two questions in flight, may each have suspended it, and one left would keep
+    # it suspended. A later one (a minute on) would be another incident: it stays.
+    lifted = conn.execute(
         update(GuardSuspension)
-        .where(GuardSuspension.id.in_([suspension_id, *others]))
+        .where(
+            GuardSuspension.account_id == row.account_id,
+            GuardSuspension.lifted_at.is_(None),
+            or_(
+                GuardSuspension.id == suspension_id,
+                GuardSuspension.created_at <= row.created_at + SAME_INCIDENT,
+            ),
+        )
         .values(lifted_at=moment, lifted_by=officer, lift_reason=reason[:500])
-    )
+        .returning(GuardSuspension.id)
+    ).scalars()
+    ids = {int(i) for i in lifted}
+    if suspension_id not in ids:  # lifted meanwhile by another officer
+        return "already_lifted", int(row.account_id)
+    others = sorted(ids - {suspension_id})
     detail: dict[str, str | int | bool | None] = {
         "suspension": suspension_id,
         "account": row.subject,

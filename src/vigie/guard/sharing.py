@@ -30,7 +30,7 @@ from redis.typing import EncodableT, FieldT
 
 from vigie.crypto.keyring import Keyring
 from vigie.guard.features import Caller, Question, share_digests
-from vigie.guard.redis_quotas import Packer, RedisQuotaStore
+from vigie.guard.redis_quotas import Packer, RedisQuotaStore, Refill
 from vigie.identity.identifiers import Profession
 
 if TYPE_CHECKING:
@@ -230,11 +230,15 @@ class RiskExchange:
         if thread is not None:
             thread.join(5)
             if thread.is_alive():
+                if self._quotas is not None:  # the store's own thread refills from now on
+                    self._quotas.let_go(self)
                 return  # still in an exchange: a second one now could replay entries twice
             self._thread = None
-        self._safely()
-        if self._quotas is not None:  # the store's own thread refills again
-            self._quotas.drive(None)
+        try:
+            self._safely()
+        finally:
+            if self._quotas is not None:  # the store's own thread refills again
+                self._quotas.let_go(self)
 
     def seal(self, events: list[Event]) -> dict[FieldT, EncodableT]:
         self._seq += 1
@@ -256,16 +260,18 @@ class RiskExchange:
             commands.append(("XADD", self._key, *trim, "*", *sealed))
         commands.append(("XREAD", "COUNT", READ_BATCHES, "STREAMS", self._key, self._last))
         own = len(commands)
-        refill = self._quotas.refills() if self._quotas is not None else None
-        if refill is not None and self._quotas is not None:
-            commands.extend(self._quotas.commands(refill))
+        refill: Refill | None = None
         answers: list[Any] | None = None
         try:
+            if self._quotas is not None:
+                refill = self._quotas.refills()
+                if refill is not None:
+                    commands.extend(self._quotas.commands(refill))
             answers = self._round_trip(commands)
             for answer in answers[:own]:
                 if isinstance(answer, redis.ResponseError):
                     raise answer
-        except redis.RedisError:
+        except Exception:  # Redis did not answer, or the refill could not be asked for
             kept = [e for e in events if e[0] in IDEMPOTENT]
             self.guard.requeue(kept[-MAX_REQUEUED:])
             self.lost += len(events) - len(kept)
@@ -369,7 +375,9 @@ def for_deployment(
     keyring: Keyring, guard: Guard, url: str, *, key: str | None = None
 ) -> RiskExchange:
     """The exchange of this deployment's processes (not started). Switches this process's
-    digests to the deployment's (features.share_digests)."""
+    digests to the deployment's (features.share_digests). The guard's quotas, when shared
+    through Redis, are taken to be on the same Redis (``url``): the exchange carries their
+    refills."""
     share_digests(keyring.blind_index(b"vigie guard digests v1"))
     stream, mac_key = deployment(keyring)
     quotas = guard.quotas if isinstance(guard.quotas, RedisQuotaStore) else None
