@@ -176,12 +176,7 @@ def refill_request(leases: list[Lease]) -> tuple[list[bytes], bytes]:
     """The refill's script call for queued groups (the caller holds the lock): each at its last
     question's moment, needing nothing now, asking as many units ahead as its lease size allows
     under its cap (at most the cap, whatever this process holds: it holds none, normally)."""
-    keys = [x.key for x in leases]
-    blob = b"".join(
-        _HEAD.pack(len(x.windows), x.last, 0, max(0, min(x.size, x.cap - x.units)), 0) + x.spec
-        for x in leases
-    )
-    return keys, blob
+    return _packed([Ask(x, x.last, 0, max(0, min(x.size, x.cap - x.units))) for x in leases])
 
 
 def credit_refills(leases: list[Lease], blob: bytes, leased: list[int]) -> None:
@@ -212,7 +207,7 @@ def _packed(asks: list[Ask]) -> tuple[list[bytes], bytes]:
     return keys, blob
 
 
-def _request(leases: list[Lease]) -> tuple[list[bytes], bytes, Credit] | None:
+def _request(leases: list[Lease]) -> tuple[list[bytes], bytes, Credit]:
     """The refill's call and how to credit it: in C where built and every field plain."""
     if _speedups is not None:
         found = _speedups.refill_request(leases)
@@ -479,7 +474,12 @@ class RedisQuotaStore:
             self._refill(queue, keys, blob, credit)  # through redis-py's Script: loaded
         elif isinstance(answer, Exception):
             self._refused(answer)  # nothing leased: the groups ask Redis themselves
-        elif isinstance(answer, list) and float(answer[0]) <= 0:
+        elif isinstance(answer, list):
+            self._credited(queue, blob, credit, answer)
+
+    def _credited(self, queue: list[Lease], blob: bytes, credit: Credit, answer: list[Any]) -> None:
+        """A refill's answer: its units credited (a refill needs nothing now: never refused)."""
+        if float(answer[0]) <= 0:
             with self._changed:  # units and their expiry together: no one sees one alone
                 credit(queue, blob, answer[1:])
 
@@ -548,9 +548,7 @@ class RedisQuotaStore:
             answer = self._script(keys=keys, args=[blob], client=self._client)
         except redis.RedisError as exc:
             raise QuotaStoreUnavailable(exc.__class__.__name__) from exc
-        if float(answer[0]) <= 0:
-            with self._changed:  # units and their expiry together: no one sees one alone
-                credit(queue, blob, answer[1:])
+        self._credited(queue, blob, credit, answer)
 
     def _expired(self) -> list[Ask]:
         """Expired units to give back; groups idle for a lease's life are forgotten."""
