@@ -259,8 +259,8 @@ nirs = st.one_of(
 @given(
     nir=nirs,
     born=st.dates(),
-    rank=st.integers(1, 999),
-    account=st.integers(-(2**40), 2**40),
+    rank=st.one_of(st.integers(1, 999), st.integers(2**63 - 2, 2**64)),  # 64 bits, and beyond
+    account=st.one_of(st.integers(-(2**40), 2**40), st.integers(-(2**70), 2**70)),
     cardless=st.booleans(),
     agree=st.booleans(),
 )

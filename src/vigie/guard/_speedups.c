@@ -8,6 +8,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <datetime.h>
 #include <stdint.h>
 
 #define STACK_WINDOWS 16
@@ -1729,6 +1730,84 @@ keyed_digest(PyObject *text)
     return result;
 }
 
+/* The decimal text of an int that fits in 64 bits, as str() writes it, into ``out`` (24 bytes):
+ * its length, or -1 (no error set) for any other object. */
+static int
+decimal(PyObject *x, char *out)
+{
+    if (!PyLong_CheckExact(x)) {
+        return -1;
+    }
+    int overflow;
+    long long value = PyLong_AsLongLongAndOverflow(x, &overflow);
+    if (overflow || (value == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return -1;
+    }
+    char digits[24];
+    int n = 0;
+    unsigned long long u = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int length = 0;
+    if (value < 0) {
+        out[length++] = '-';
+    }
+    while (n) {
+        out[length++] = digits[--n];
+    }
+    return length;
+}
+
+/* A question's two keyed digests written straight from its parts, where they are plain (an
+ * ASCII NIR of at most 64 characters, a date, ints of 64 bits): the same text as the general
+ * path formats (str() of each, joined by 0x1f), without a str object per part. 1: done
+ * (``*patient`` and ``*series`` set, or NULL with an error); 0: not plain, nothing done. */
+static int
+plain_digests(PyObject *account, PyObject *nir, PyObject *birth_date, PyObject *birth_rank,
+              PyObject **patient, PyObject **series)
+{
+    if (!PyUnicode_IS_ASCII(nir) || PyUnicode_GET_LENGTH(nir) > 64
+        || !PyDate_CheckExact(birth_date)) {
+        return 0;
+    }
+    char a[24], r[24];
+    int na = decimal(account, a), nr = decimal(birth_rank, r);
+    if (na < 0 || nr < 0) {
+        return 0;
+    }
+    Py_ssize_t length = PyUnicode_GET_LENGTH(nir), prefix = length < 10 ? length : 10;
+    const char *digits = (const char *)PyUnicode_1BYTE_DATA(nir);
+    unsigned char text[24 + 1 + 64 + 1 + 10 + 1 + 24];
+    size_t at = 0;
+    memcpy(text, a, (size_t)na);
+    at += (size_t)na;
+    text[at++] = 0x1f;
+    size_t series_length = at + (size_t)prefix; /* the text up to the NIR's first ten */
+    memcpy(text + at, digits, (size_t)length);
+    at += (size_t)length;
+    int year = PyDateTime_GET_YEAR(birth_date), month = PyDateTime_GET_MONTH(birth_date);
+    int day = PyDateTime_GET_DAY(birth_date);
+    char date_text[11] = {
+        (char)('0' + year / 1000 % 10), (char)('0' + year / 100 % 10), (char)('0' + year / 10 % 10),
+        (char)('0' + year % 10), '-', (char)('0' + month / 10), (char)('0' + month % 10), '-',
+        (char)('0' + day / 10), (char)('0' + day % 10), 0,
+    };
+    text[at++] = 0x1f;
+    memcpy(text + at, date_text, 10);
+    at += 10;
+    text[at++] = 0x1f;
+    memcpy(text + at, r, (size_t)nr);
+    at += (size_t)nr;
+    const unsigned char *key = (const unsigned char *)PyBytes_AS_STRING(keyed);
+    *patient = PyLong_FromUnsignedLongLong(siphash(key, text, (Py_ssize_t)at));
+    *series = *patient ? PyLong_FromUnsignedLongLong(siphash(key, text, (Py_ssize_t)series_length))
+                       : NULL;
+    return 1;
+}
+
 /* str(x), as an f-string's {x} formats it: format(x, "") */
 static PyObject *
 formatted(PyObject *x)
@@ -1772,12 +1851,15 @@ question(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
         PyErr_SetString(PyExc_TypeError, "a NIR is a str");
         return NULL;
     }
-    PyObject *prefix = PyUnicode_Substring(nir, 0, 10);
-    if (prefix == NULL) {
+    PyObject *patient = NULL, *series = NULL, *prefix = NULL;
+    if (keyed != Py_None
+        && plain_digests(account, nir, birth_date, birth_rank, &patient, &series)) {
+        /* both set, or NULL with an error: handled below */
+    }
+    else if ((prefix = PyUnicode_Substring(nir, 0, 10)) == NULL) {
         return NULL;
     }
-    PyObject *patient, *series;
-    if (keyed == Py_None) {
+    else if (keyed == Py_None) {
         patient = salted_hash(account, nir, birth_date, birth_rank);
         series = patient ? salted_hash(account, prefix, NULL, NULL) : NULL;
     }
@@ -1793,51 +1875,64 @@ question(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
         Py_XDECREF(d);
         Py_XDECREF(r);
     }
-    Py_DECREF(prefix);
+    Py_XDECREF(prefix);
     PyObject *head = NULL, *departement = NULL, *order_text = NULL, *order = NULL;
-    PyObject *fields = NULL, *result = NULL;
+    PyObject *result = NULL;
     if (series == NULL) {
         goto done;
     }
-    head = PyUnicode_Substring(nir, 5, 7);
-    if (head == NULL) {
-        goto done;
-    }
-    int overseas = PyUnicode_Compare(head, s_97) == 0 || PyUnicode_Compare(head, s_98) == 0;
-    if (PyErr_Occurred()) {
-        goto done;
-    }
-    if (overseas) {
-        departement = PyUnicode_Substring(nir, 5, 8);
+    if (PyUnicode_IS_ASCII(nir)) {
+        /* The same parts read from the characters: no slice or method call per part. */
+        Py_ssize_t length = PyUnicode_GET_LENGTH(nir), end = length < 13 ? length : 13;
+        const char *c = (const char *)PyUnicode_1BYTE_DATA(nir);
+        int overseas = length >= 7 && c[5] == '9' && (c[6] == '7' || c[6] == '8');
+        departement = PyUnicode_Substring(nir, 5, overseas ? 8 : 7);
+        long value = 0;
+        int digits = end > 10;
+        for (Py_ssize_t i = 10; i < end && digits; i++) {
+            digits = c[i] >= '0' && c[i] <= '9';
+            value = value * 10 + (c[i] - '0');
+        }
+        order = departement ? PyLong_FromLong(digits ? value : 0) : NULL;
+        if (order == NULL) {
+            goto done;
+        }
     }
     else {
-        departement = Py_NewRef(head);
+        head = PyUnicode_Substring(nir, 5, 7);
+        if (head == NULL) {
+            goto done;
+        }
+        int overseas = PyUnicode_Compare(head, s_97) == 0 || PyUnicode_Compare(head, s_98) == 0;
+        if (PyErr_Occurred()) {
+            goto done;
+        }
+        departement = overseas ? PyUnicode_Substring(nir, 5, 8) : Py_NewRef(head);
+        if (departement == NULL) {
+            goto done;
+        }
+        order_text = PyUnicode_Substring(nir, 10, 13);
+        if (order_text == NULL) {
+            goto done;
+        }
+        int is_digits = truth(PyObject_CallMethodNoArgs(order_text, s_isdigit));
+        if (is_digits < 0) {
+            goto done;
+        }
+        order = is_digits ? PyNumber_Long(order_text) : PyLong_FromLong(0);
+        if (order == NULL) {
+            goto done;
+        }
     }
-    if (departement == NULL) {
+    /* The Question itself, as tuple.__new__ makes a subclass's: allocated at its size, filled. */
+    result = question_type->tp_alloc(question_type, 6);
+    if (result == NULL) {
         goto done;
     }
-    order_text = PyUnicode_Substring(nir, 10, 13);
-    if (order_text == NULL) {
-        goto done;
+    PyObject *parts[6] = {patient, departement, series, order, cardless, agree};
+    for (int i = 0; i < 6; i++) {
+        PyTuple_SET_ITEM(result, i, Py_NewRef(parts[i]));
     }
-    int is_digits = truth(PyObject_CallMethodNoArgs(order_text, s_isdigit));
-    if (is_digits < 0) {
-        goto done;
-    }
-    order = is_digits ? PyNumber_Long(order_text) : PyLong_FromLong(0);
-    if (order == NULL) {
-        goto done;
-    }
-    fields = PyTuple_Pack(6, patient, departement, series, order, cardless, agree);
-    if (fields == NULL) {
-        goto done;
-    }
-    PyObject *pair = PyTuple_Pack(1, fields);
-    if (pair == NULL) {
-        goto done;
-    }
-    result = PyTuple_Type.tp_new(question_type, pair, NULL);
-    Py_DECREF(pair);
 done:
     Py_XDECREF(patient);
     Py_XDECREF(series);
@@ -1845,7 +1940,6 @@ done:
     Py_XDECREF(departement);
     Py_XDECREF(order_text);
     Py_XDECREF(order);
-    Py_XDECREF(fields);
     return result;
 }
 
@@ -1916,6 +2010,10 @@ PyInit__speedups(void)
             && (*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL) {
             return NULL;
         }
+    }
+    PyDateTime_IMPORT;
+    if (PyDateTimeAPI == NULL) {
+        return NULL;
     }
     return PyModule_Create(&module);
 }
