@@ -251,6 +251,7 @@ def digests(key: bytes | None) -> Iterator[None]:
 nirs = st.one_of(
     st.from_regex(r"[12][0-9]{4}(2A|2B|97|98|[0-9]{2})[0-9]{6}([0-9]{2})?", fullmatch=True),
     st.text(alphabet="0123456789AB²٣ ", max_size=16),  # short, odd, Unicode digits
+    st.sampled_from(["1850197", "1850198", "185019", "", "1" * 64, "1" * 65]),  # at the edges
 )
 
 
@@ -259,8 +260,13 @@ nirs = st.one_of(
 @given(
     nir=nirs,
     born=st.dates(),
-    rank=st.one_of(st.integers(1, 999), st.integers(2**63 - 2, 2**64)),  # 64 bits, and beyond
-    account=st.one_of(st.integers(-(2**40), 2**40), st.integers(-(2**70), 2**70)),
+    # Within 64 bits (the C writes them itself), at their edges, beyond (the general path).
+    rank=st.one_of(st.integers(1, 999), st.integers(-2, 0), st.integers(2**63 - 2, 2**64)),
+    account=st.one_of(
+        st.integers(-(2**40), 2**40),
+        st.sampled_from([-(2**63), 2**63 - 1, 2**63, True]),
+        st.integers(-(2**70), 2**70),
+    ),
     cardless=st.booleans(),
     agree=st.booleans(),
 )
@@ -282,6 +288,7 @@ def test_question_in_c_is_question_in_python(
             found = type(error)
     assert found == expected
     assert type(found) is type(expected)
+    assert hash(found) == hash(expected)
 
 
 def test_the_gate_builds_its_questions_in_c() -> None:

@@ -1924,15 +1924,16 @@ question(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
             goto done;
         }
     }
-    /* The Question itself, as tuple.__new__ makes a subclass's: allocated at its size, filled. */
-    result = question_type->tp_alloc(question_type, 6);
-    if (result == NULL) {
+    /* The Question through tuple.__new__ itself, which sets up whatever a tuple caches (a
+     * hash, from CPython 3.14): filling tp_alloc's object here would leave that to chance. */
+    PyObject *fields = PyTuple_Pack(6, patient, departement, series, order, cardless, agree);
+    PyObject *pair = fields ? PyTuple_Pack(1, fields) : NULL;
+    Py_XDECREF(fields);
+    if (pair == NULL) {
         goto done;
     }
-    PyObject *parts[6] = {patient, departement, series, order, cardless, agree};
-    for (int i = 0; i < 6; i++) {
-        PyTuple_SET_ITEM(result, i, Py_NewRef(parts[i]));
-    }
+    result = PyTuple_Type.tp_new(question_type, pair, NULL);
+    Py_DECREF(pair);
 done:
     Py_XDECREF(patient);
     Py_XDECREF(series);
