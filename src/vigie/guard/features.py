@@ -143,7 +143,7 @@ def question(
 
 # What the Gate calls for each question: question() above, or its C twin where the package was
 # built with it (the same digests and parts; a microsecond and a half less a question, and with
-# shared digests a microsecond more: it hashes the parts' text written into one buffer).
+# shared digests about one more saved: it hashes the parts' text written into one buffer).
 question_of: Callable[..., Question] = question
 try:
     from vigie.guard import _speedups
